@@ -1,0 +1,287 @@
+"""The ACDC computational graph at TransformerLens hook granularity.
+
+Pure: built from a model shape alone (layers, heads, MLPs or not), no weights and no torch.
+Node order, and the order of each receiver's senders, follow the reference implementation
+(ArthurConmy/Automatic-Circuit-Discovery, `TLACDCCorrespondence.setup_from_model` plus
+`TLACDCExperiment.reverse_topologically_sort_corr`, with main.py's "normal" name/index modes),
+because ACDC's result depends on the order in which edges are tested.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Iterable, Mapping
+
+import networkx as nx
+
+
+class EdgeType(str, Enum):
+    """How a receiver depends on its senders (the reference's EdgeType)."""
+
+    ADDITION = "addition"  # receiver input is a sum of sender outputs (residual stream)
+    DIRECT_COMPUTATION = "direct_computation"  # q/k/v computed from its own q/k/v input
+    PLACEHOLDER = "placeholder"  # structural link, never tested (q/k/v -> result, mlp_in -> mlp_out)
+
+
+@dataclass(frozen=True, order=True)
+class Node:
+    """A hook point, or one head's slice of it (`head` is None for whole-tensor nodes)."""
+
+    name: str
+    head: int | None = None
+
+    @property
+    def index_str(self) -> str:
+        """The reference's TorchIndex repr: `[:]` or `[:, :, h]`."""
+        return "[:]" if self.head is None else f"[:, :, {self.head}]"
+
+    @property
+    def layer(self) -> int | None:
+        return int(self.name.split(".")[1]) if self.name.startswith("blocks.") else None
+
+    @property
+    def kind(self) -> str:
+        """Short role name: embed, pos_embed, resid_pre, q_input.., q.., result, mlp_in, mlp_out, output."""
+        last = self.name.split(".")[-1]
+        return {
+            "hook_embed": "embed",
+            "hook_pos_embed": "pos_embed",
+            "hook_resid_pre": "resid_pre",
+            "hook_resid_post": "output",
+            "hook_result": "result",
+        }.get(last, last.removeprefix("hook_"))
+
+    @property
+    def label(self) -> str:
+        """Compact label for logs, DAGs and the command line (`a1.0`, `a1.0.q`, `m2`, ...)."""
+        k, l, h = self.kind, self.layer, self.head
+        if k in ("embed", "resid_pre"):
+            return "embed"
+        if k == "pos_embed":
+            return "pos"
+        if k == "output":
+            return "out"
+        if k == "result":
+            return f"a{l}.{h}"
+        if k in ("q", "k", "v"):
+            return f"a{l}.{h}.{k}"
+        if k in ("q_input", "k_input", "v_input"):
+            return f"a{l}.{h}.{k[0]}_in"
+        if k == "mlp_in":
+            return f"m{l}.in"
+        if k == "mlp_out":
+            return f"m{l}"
+        return f"{self.name}{self.index_str}"
+
+    def __str__(self) -> str:
+        return f"{self.name}{self.index_str}"
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A sender -> receiver connection; its type is the receiver's incoming type."""
+
+    sender: Node
+    receiver: Node
+    type: EdgeType
+
+    @property
+    def key(self) -> tuple[Node, Node]:
+        return (self.sender, self.receiver)
+
+    @property
+    def tested(self) -> bool:
+        """Placeholder edges are kept by default and never tested."""
+        return self.type is not EdgeType.PLACEHOLDER
+
+    def __str__(self) -> str:
+        return f"{self.sender} -> {self.receiver}"
+
+
+@dataclass(frozen=True)
+class GraphSpec:
+    """The parts of a model's shape that fix its ACDC graph."""
+
+    n_layers: int
+    n_heads: int
+    attn_only: bool = False
+    use_pos_embed: bool = False  # separate `hook_embed`/`hook_pos_embed` input nodes (tracr tasks)
+
+    @classmethod
+    def from_config(cls, cfg: Any, use_pos_embed: bool = False) -> "GraphSpec":
+        """From a HookedTransformerConfig or a dict of its keyword arguments."""
+        get = cfg.get if isinstance(cfg, Mapping) else lambda k, d=None: getattr(cfg, k, d)
+        return cls(int(get("n_layers")), int(get("n_heads")), bool(get("attn_only", False)), use_pos_embed)
+
+
+@dataclass
+class ComputationalGraph:
+    """Nodes in ACDC visiting order (output first) and, per receiver, its incoming edges in test order."""
+
+    spec: GraphSpec
+    nodes: list[Node]
+    incoming: dict[Node, list[Edge]]
+    incoming_type: dict[Node, EdgeType]
+    _by_key: dict[tuple[Node, Node], Edge] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._by_key = {e.key: e for es in self.incoming.values() for e in es}
+
+    @property
+    def edges(self) -> list[Edge]:
+        """All edges, grouped by receiver in visiting order."""
+        return [e for n in self.nodes for e in self.incoming[n]]
+
+    @property
+    def tested_edges(self) -> list[Edge]:
+        return [e for e in self.edges if e.tested]
+
+    def edge(self, sender: Node, receiver: Node) -> Edge:
+        return self._by_key[(sender, receiver)]
+
+    def has_edge(self, sender: Node, receiver: Node) -> bool:
+        return (sender, receiver) in self._by_key
+
+    def outgoing(self, node: Node) -> list[Edge]:
+        return [e for e in self.edges if e.sender == node]
+
+    @property
+    def output_node(self) -> Node:
+        return self.nodes[0]
+
+    @property
+    def input_nodes(self) -> list[Node]:
+        return [n for n in self.nodes if n.kind in INPUT_KINDS]
+
+    def hook_names(self) -> list[str]:
+        """Distinct hook names in visiting order."""
+        return list(dict.fromkeys(n.name for n in self.nodes))
+
+    def to_networkx(self, present: Iterable[Edge] | None = None) -> nx.DiGraph:
+        """A DiGraph of `present` edges (default all), edge attribute `type`."""
+        g = nx.DiGraph()
+        g.add_nodes_from(self.nodes)
+        for e in self.edges if present is None else present:
+            g.add_edge(e.sender, e.receiver, type=e.type)
+        return g
+
+
+INPUT_KINDS = ("embed", "pos_embed", "resid_pre")
+
+
+def _hook_firing_rank(spec: GraphSpec) -> dict[str, int]:
+    """Position of each graph hook name in a HookedTransformer forward pass.
+
+    Within a block TransformerLens fires q/k/v inputs, then q, k, v, then the head results,
+    then the MLP input and output; a test checks this against a real model's firing order.
+    """
+    names = ["hook_embed", "hook_pos_embed", "blocks.0.hook_resid_pre"]
+    for l in range(spec.n_layers):
+        names += [f"blocks.{l}.hook_{x}_input" for x in "qkv"]
+        names += [f"blocks.{l}.attn.hook_{x}" for x in "qkv"]
+        names.append(f"blocks.{l}.attn.hook_result")
+        if not spec.attn_only:
+            names += [f"blocks.{l}.hook_mlp_in", f"blocks.{l}.hook_mlp_out"]
+    names.append(f"blocks.{spec.n_layers - 1}.hook_resid_post")
+    return {n: i for i, n in enumerate(names)}
+
+
+def build_graph(spec: GraphSpec) -> ComputationalGraph:
+    """Build the graph the way the reference's `setup_from_model` does, then sort it.
+
+    The reference inserts nodes and edges while walking layers from last to first and heads from
+    last to first; each receiver tests its senders grouped by hook name in first-insertion order,
+    each group in insertion order. Nodes are visited in reverse hook-firing order, heads of one
+    hook in insertion order (last head first).
+    """
+    node_type: dict[Node, EdgeType] = {}
+    node_order: list[Node] = []
+    # receiver -> sender hook name -> senders in insertion order
+    senders: dict[Node, dict[str, list[Node]]] = {}
+
+    def add_node(n: Node, incoming: EdgeType) -> None:
+        node_type[n] = incoming
+        node_order.append(n)
+        senders[n] = {}
+
+    def add_edge(sender: Node, receiver: Node) -> None:
+        senders[receiver].setdefault(sender.name, []).append(sender)
+
+    out = Node(f"blocks.{spec.n_layers - 1}.hook_resid_post")
+    add_node(out, EdgeType.ADDITION)
+    downstream = [out]  # every node that reads the residual stream, so far
+    for l in range(spec.n_layers - 1, -1, -1):
+        if not spec.attn_only:
+            mlp_out, mlp_in = Node(f"blocks.{l}.hook_mlp_out"), Node(f"blocks.{l}.hook_mlp_in")
+            add_node(mlp_out, EdgeType.PLACEHOLDER)
+            for r in downstream:
+                add_edge(mlp_out, r)
+            add_node(mlp_in, EdgeType.ADDITION)
+            add_edge(mlp_in, mlp_out)
+            downstream.append(mlp_in)  # heads of this layer feed its MLP
+        new_readers = []
+        for h in range(spec.n_heads - 1, -1, -1):
+            result = Node(f"blocks.{l}.attn.hook_result", h)
+            add_node(result, EdgeType.PLACEHOLDER)
+            for r in downstream:
+                add_edge(result, r)
+            for x in "qkv":
+                qkv, qkv_in = Node(f"blocks.{l}.attn.hook_{x}", h), Node(f"blocks.{l}.hook_{x}_input", h)
+                add_node(qkv, EdgeType.DIRECT_COMPUTATION)
+                add_node(qkv_in, EdgeType.ADDITION)
+                add_edge(qkv, result)
+                add_edge(qkv_in, qkv)
+                new_readers.append(qkv_in)
+        downstream.extend(new_readers)  # after the layer: heads never feed heads of their own layer
+    inputs = [Node("hook_embed"), Node("hook_pos_embed")] if spec.use_pos_embed else [Node("blocks.0.hook_resid_pre")]
+    for n in inputs:
+        add_node(n, EdgeType.PLACEHOLDER)
+        for r in downstream:
+            add_edge(n, r)
+
+    rank = _hook_firing_rank(spec)
+    insertion = {n: i for i, n in enumerate(node_order)}
+    nodes = sorted(node_order, key=lambda n: (-rank[n.name], insertion[n]))
+    incoming = {
+        r: [Edge(s, r, node_type[r]) for group in senders[r].values() for s in group] for r in nodes
+    }
+    return ComputationalGraph(spec, nodes, incoming, node_type)
+
+
+def parse_node(text: str, graph: ComputationalGraph) -> Node:
+    """Parse `blocks.1.attn.hook_result[3]`, `blocks.1.attn.hook_result[:, :, 3]` or a label like `a1.3`."""
+    from .errors import UserError  # local: keeps this module dependency-free at import
+
+    t = text.strip()
+    by_label = {n.label: n for n in graph.nodes}
+    by_str = {str(n): n for n in graph.nodes}
+    if t in by_label:
+        return by_label[t]
+    if t in by_str:
+        return by_str[t]
+    name, head = t, None
+    if t.endswith("]") and "[" in t:
+        name, idx = t[:-1].split("[", 1)
+        last = idx.replace(" ", "").split(",")[-1]
+        head = None if last in (":", "") else int(last) if last.isdigit() else -1
+    node = Node(name, head)
+    if node in by_str.values():
+        return node
+    import difflib
+
+    close = difflib.get_close_matches(t, list(by_label) + list(by_str), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise UserError(f"unknown hook point {t!r} in this model's graph{hint}: use a hook name with head index, e.g. 'blocks.0.attn.hook_result[0]', or a label like 'a0.0'")
+
+
+def parse_edge(text: str, graph: ComputationalGraph) -> Edge:
+    """Parse `SENDER->RECEIVER` (hook names or labels)."""
+    from .errors import UserError
+
+    if "->" not in text:
+        raise UserError(f"edge {text!r} is not of the form SENDER->RECEIVER, e.g. 'a0.0->a1.0.k_in'")
+    s, r = (parse_node(p, graph) for p in text.split("->", 1))
+    if not graph.has_edge(s, r):
+        raise UserError(f"there is no edge {s} -> {r} in this model's graph: senders must write to the residual stream before the receiver reads it")
+    return graph.edge(s, r)

@@ -1,0 +1,87 @@
+"""The headless sink: reference-format log, progress on stderr, summary, circuit JSON (and DOT)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import IO
+
+from .circuit_io import to_dot, write_circuit
+from .events import EdgeForced, EdgeTested, NodeSkipped, RunFinished
+from .experiment import Experiment, to_circuit
+from .progress import Progress
+from .reference_log import format_event
+
+
+class ProgressLine:
+    """Live progress on a terminal (one rewritten line), a line every few seconds otherwise."""
+
+    def __init__(self, stream: IO[str], progress: Progress) -> None:
+        self.stream, self.progress = stream, progress
+        self.tty = stream.isatty()
+        self.interval = 0.1 if self.tty else 5.0
+        self._last = float("-inf")
+
+    def update(self, kept: int, metric: float | None, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < self.interval:
+            return
+        self._last = now
+        text = self.progress.line(kept, metric)
+        self.stream.write(f"\r\x1b[2K{text}" if self.tty else text + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def run_headless(
+    exp: Experiment,
+    out: str | Path,
+    log: str | Path | None = None,
+    dot: str | Path | None = None,
+    quiet: bool = False,
+    stdout: IO[str] = sys.stdout,
+    stderr: IO[str] = sys.stderr,
+):
+    """Run to the end, writing the log as it goes; on Ctrl-C, save what was decided so far."""
+    run = exp.run
+    progress = Progress(run.total)
+    meter = ProgressLine(stderr, progress)
+    log_file = open(log, "w", encoding="utf-8") if log else None
+    complete = False
+    try:
+        for ev in run.events():
+            lines = format_event(ev)
+            if log_file:
+                log_file.write("".join(l + "\n" for l in lines))
+            if not quiet and lines:
+                if meter.tty:
+                    stderr.write("\r\x1b[2K")  # keep the progress line from mixing with the log on a shared terminal
+                stdout.write("".join(l + "\n" for l in lines))
+            if isinstance(ev, (EdgeTested, EdgeForced, NodeSkipped)):
+                progress.done = ev.done
+                progress.tested += not isinstance(ev, NodeSkipped)
+                meter.update(run.kept(), run.current_metric)
+            if isinstance(ev, RunFinished):
+                complete = ev.complete
+        meter.update(run.kept(), run.current_metric, force=True)
+    finally:
+        meter.close()
+        if log_file:
+            log_file.close()
+        # Written even when interrupted: a long run's decisions are never lost.
+        circuit = to_circuit(exp, progress.elapsed, complete)
+        write_circuit(circuit, out)
+        if dot:
+            Path(dot).write_text(to_dot(circuit))
+    summary = (
+        f"Summary: kept {circuit.summary['edges_kept']}/{run.total} edges; metric {run.initial_metric:.6g} -> {run.current_metric:.6g}; "
+        f"{progress.tested} edges tested in {progress.elapsed:.2f} s ({progress.rate:.1f} edges/s); circuit written to {out}"
+    )
+    stdout.write(summary + "\n")
+    stdout.flush()
+    return circuit

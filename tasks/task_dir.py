@@ -1,0 +1,71 @@
+"""A task from a directory: config.json, weights.pt, tokens.pt; metric KL on the last position.
+
+    config.json  HookedTransformerConfig keyword arguments
+    weights.pt   the model's parameters, a state dict (torch.load(weights_only=True))
+    tokens.pt    {"clean": LongTensor [batch, pos], "corrupted": LongTensor of the same shape}
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import orjson
+import torch
+
+from acdc_tui import model_backend as backend
+from acdc_tui.errors import UserError
+from acdc_tui.metrics import kl_divergence
+
+from .task import Task, check_tokens
+
+REQUIRED_FILES = ("config.json", "weights.pt", "tokens.pt")
+
+
+def _read_config(path: Path) -> dict:
+    try:
+        config = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as e:
+        raise UserError(f"{path} is not valid JSON ({e}): it must hold HookedTransformerConfig keyword arguments") from None
+    if not isinstance(config, dict):
+        raise UserError(f"{path} must hold a JSON object of HookedTransformerConfig keyword arguments")
+    return config
+
+
+def _torch_load(path: Path, what: str):
+    try:
+        return torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as e:  # pickle errors, truncated files, non-tensor objects
+        raise UserError(f"cannot read {path} as {what} ({type(e).__name__}: {str(e).splitlines()[0][:120]}): save it with torch.save") from None
+
+
+def load_task_dir(directory: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32) -> Task:
+    d = Path(directory)
+    if not d.is_dir():
+        raise UserError(f"task directory {str(d)!r} does not exist: pass a directory holding {', '.join(REQUIRED_FILES)}")
+    missing = [f for f in REQUIRED_FILES if not (d / f).is_file()]
+    if missing:
+        raise UserError(f"task directory {str(d)!r} lacks {', '.join(missing)}: it needs {', '.join(REQUIRED_FILES)}")
+    config = _read_config(d / "config.json")
+    weights = _torch_load(d / "weights.pt", "a state dict")
+    if not isinstance(weights, dict):
+        raise UserError(f"{d / 'weights.pt'} must hold a state dict (a dict of tensors), got {type(weights).__name__}")
+    tokens = _torch_load(d / "tokens.pt", "token tensors")
+    if not isinstance(tokens, dict) or not {"clean", "corrupted"} <= set(tokens):
+        raise UserError(f"{d / 'tokens.pt'} must hold a dict with 'clean' and 'corrupted' token tensors")
+    model = backend.build_model(config, weights, device, dtype)
+    clean = check_tokens(tokens["clean"], model, "clean tokens")
+    corrupted = check_tokens(tokens["corrupted"], model, "corrupted tokens")
+    if clean.shape != corrupted.shape:
+        raise UserError(f"clean tokens {tuple(clean.shape)} and corrupted tokens {tuple(corrupted.shape)} in {d / 'tokens.pt'} differ in shape: they must be equal")
+    return Task(
+        name=d.resolve().name,
+        source=str(d.resolve()),
+        model=model,
+        clean=clean,
+        corrupted=corrupted,
+        metrics={"kl": functools.partial(kl_divergence, positions=(-1,))},
+        default_metric="kl",
+        description=f"task directory {d}",
+        config=config,
+    )
