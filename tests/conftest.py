@@ -1,0 +1,61 @@
+"""Shared fixtures: small real models (random weights, fixed seeds) written as task directories."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+import torch
+
+SMALL_CONFIG = {
+    "n_layers": 2,
+    "n_heads": 2,
+    "d_model": 16,
+    "d_head": 8,
+    "d_mlp": 32,
+    "d_vocab": 20,
+    "n_ctx": 8,
+    "act_fn": "gelu",
+    "normalization_type": "LN",
+}
+ATTN_ONLY_CONFIG = {
+    "n_layers": 2,
+    "n_heads": 3,
+    "d_model": 12,
+    "d_head": 4,
+    "d_vocab": 15,
+    "n_ctx": 8,
+    "attn_only": True,
+    "act_fn": "relu",
+    "normalization_type": None,
+}
+
+
+def write_task_dir(directory: Path, config: dict, seed: int, batch: int = 4, pos: int = 6) -> Path:
+    """A task directory for a randomly initialised model; weights scaled up so edges matter."""
+    from acdc_tui.model_backend import build_model
+
+    torch.manual_seed(seed)
+    model = build_model(config, None)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_bytes(orjson.dumps(config))
+    torch.save({k: v.detach().clone() for k, v in model.named_parameters()}, directory / "weights.pt")
+    g = torch.Generator().manual_seed(seed + 1)
+    clean = torch.randint(0, config["d_vocab"], (batch, pos), generator=g)
+    corrupted = torch.randint(0, config["d_vocab"], (batch, pos), generator=g)
+    torch.save({"clean": clean, "corrupted": corrupted}, directory / "tokens.pt")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def small_task_dir(tmp_path_factory) -> Path:
+    return write_task_dir(tmp_path_factory.mktemp("small") / "small-mlp-ln", SMALL_CONFIG, seed=0)
+
+
+@pytest.fixture(scope="session")
+def attn_only_task_dir(tmp_path_factory) -> Path:
+    return write_task_dir(tmp_path_factory.mktemp("attn") / "attn-only", ATTN_ONLY_CONFIG, seed=1)
