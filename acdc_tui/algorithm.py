@@ -97,18 +97,24 @@ class AcdcRun:
     # ---- stepping ----
 
     def step(self) -> Event:
-        """Do one unit of work (a queued command, a node entered or skipped, one edge) and report it."""
-        if self.finished:
-            raise StopIteration("the run has finished")
-        try:
-            command = self._commands.get_nowait()
-        except queue.Empty:
-            command = None
-        if command is not None:
+        """Do one unit of work (a queued command, a node entered or skipped, one edge) and report it.
+
+        Commands are still applied after the run has finished (overrides on the final circuit).
+        """
+        while True:
+            try:
+                command = self._commands.get_nowait()
+            except queue.Empty:
+                break
             event = self._apply(*command)
             if event is not None:
                 return event
+        if self.finished:
+            raise RuntimeError("the run has finished and no command is queued")
         return next(self._loop)
+
+    def has_commands(self) -> bool:
+        return not self._commands.empty()
 
     def events(self) -> Iterator[Event]:
         """Step until the run finishes."""

@@ -132,7 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not argv:
             return cmd_default()
-        args = build_parser().parse_args(argv)
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as e:  # usage errors (one line, already printed) and --help
+            return int(e.code or 0)
         if args.command == "run":
             return cmd_run(args)
         if args.command == "tasks":

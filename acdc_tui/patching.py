@@ -19,7 +19,7 @@ import torch
 
 from . import model_backend as backend
 from .errors import UserError
-from .graph import INPUT_KINDS, ComputationalGraph, EdgeType, Node
+from .graph import ComputationalGraph, EdgeType, Node
 from .metrics import Metric
 
 Absent = Mapping[Node, Collection[Node]]  # receiver -> senders whose edge is absent
@@ -83,7 +83,8 @@ class PlainEngine:
         self.writers = writer_hooks(graph)
 
     def logits(self, absent: Absent) -> torch.Tensor:
-        patched = {r: set(s) for r, s in absent.items() if s and r.kind not in INPUT_KINDS}
+        # Placeholder edges are structural: removing one (tree-shaking) changes no activation.
+        patched = {r: set(s) for r, s in absent.items() if s and self.graph.incoming_type[r] is not EdgeType.PLACEHOLDER}
         if not patched:
             return backend.logits(self.model, self.tokens)
         online: dict[str, torch.Tensor] = {}

@@ -1,0 +1,124 @@
+"""The headless command line: real runs, the reference-format log, and one-line errors."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+import torch
+
+from acdc_tui.cli import main
+from acdc_tui.circuit_io import read_circuit
+
+ROOT = Path(__file__).resolve().parents[1]
+NODE_LINE = re.compile(r"^Node: cur_parent=TLACDCInterpNode\((\S+), (\[[^\]]*\])\) \(self\.current_node=TLACDCInterpNode\((\S+), (\[[^\]]*\])\)\)$")
+METRIC_LINE = re.compile(r"^Metric after removing connection to (\S+) (\[[^\]]*\]) is (\S+) \(and current metric (\S+)\)$")
+RESULT_LINE = re.compile(r"^Result is (\S+)\.\.\.so (removing|keeping) connection")
+
+
+def test_headless_run_as_a_user_would(tmp_path):
+    """The real entry point in a subprocess: log on stdout, progress on stderr, JSON, log file, DOT."""
+    out, log, dot = tmp_path / "c.json", tmp_path / "run.log", tmp_path / "c.dot"
+    cmd = [sys.executable, "-m", "acdc_tui", "run", "--headless", "--task", "tracr-proportion", "--threshold", "1e-6", "--zero-ablation", "--out", str(out), "--log", str(log), "--dot", str(dot)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"\[38/38\] 100\.0%\s+\S+ edges/s\s+elapsed \S+\s+ETA 0:00", proc.stderr)
+    lines = log.read_text().splitlines()
+    assert proc.stdout.splitlines()[: len(lines)] == lines
+    summary = proc.stdout.splitlines()[-1]
+    assert summary.startswith("Summary: kept 10/38 edges; metric 0 -> ") and str(out) in summary
+    # Every decision is a Node / Metric / Result triple that the reference's own parser would read.
+    results = [i for i, l in enumerate(lines) if l.startswith("Result is")]
+    assert len(results) == sum(1 for l in lines if l.startswith("Node: ")) > 0
+    for i in results:
+        node, metric, result = NODE_LINE.match(lines[i - 2]), METRIC_LINE.match(lines[i - 1]), RESULT_LINE.match(lines[i])
+        assert node and metric and result
+        assert node.group(1, 2) == metric.group(1, 2)
+        assert float(result.group(1)) == pytest.approx(float(metric.group(3)) - float(metric.group(4)), rel=1e-9, abs=1e-12)
+    circuit = read_circuit(out)
+    kept_in_log = sum(1 for i in results if RESULT_LINE.match(lines[i]).group(2) == "keeping")
+    assert circuit.summary["edges_kept"] == 10 and kept_in_log <= 10
+    assert dot.read_text().startswith("digraph circuit {")
+
+
+def test_task_dir_run_in_process(small_task_dir, tmp_path, capsys):
+    out = tmp_path / "c.json"
+    code = main(["run", "--task-dir", str(small_task_dir), "--threshold", "0.02", "--out", str(out), "--quiet", "--pin", "a0.0->a1.1.v_in", "--force-prune", "embed->out"])
+    assert code == 0
+    data = orjson.loads(out.read_bytes())
+    assert data["task"]["metric"] == "kl" and data["complete"] is True
+    edges = {(e["sender"]["hook"], e["sender"]["head"], e["receiver"]["hook"], e["receiver"]["head"]): e for e in data["edges"]}
+    pinned = edges[("blocks.0.attn.hook_result", 0, "blocks.1.hook_v_input", 1)]
+    forced = edges[("blocks.0.hook_resid_pre", None, "blocks.1.hook_resid_post", None)]
+    assert pinned["pinned"] and pinned["present"]
+    assert forced["forced"] and not forced["present"] and forced["decided_by"] == "forced"
+    assert data["settings"]["pins"] == ["blocks.0.attn.hook_result[:, :, 0]->blocks.1.hook_v_input[:, :, 1]"]
+    captured = capsys.readouterr()
+    assert "Node: " not in captured.out and captured.out.startswith("Summary: ")
+
+
+def _bad_task_dir(tmp_path: Path, small_task_dir: Path, kind: str) -> Path:
+    d = tmp_path / kind
+    d.mkdir()
+    for f in ("config.json", "weights.pt", "tokens.pt"):
+        (d / f).write_bytes((small_task_dir / f).read_bytes())
+    if kind == "missing":
+        (d / "tokens.pt").unlink()
+    elif kind == "bad-json":
+        (d / "config.json").write_text("{n_layers: 2")
+    elif kind == "shape-mismatch":
+        toks = torch.load(d / "tokens.pt")
+        torch.save({"clean": toks["clean"], "corrupted": toks["corrupted"][:, :-1]}, d / "tokens.pt")
+    elif kind == "vocab-mismatch":
+        toks = torch.load(d / "tokens.pt")
+        torch.save({"clean": toks["clean"] + 1000, "corrupted": toks["corrupted"]}, d / "tokens.pt")
+    elif kind == "config-mismatch":
+        cfg = orjson.loads((d / "config.json").read_bytes())
+        (d / "config.json").write_bytes(orjson.dumps({**cfg, "d_model": 24, "d_head": 12}))
+    elif kind == "not-a-dict":
+        torch.save(torch.zeros(3), d / "weights.pt")
+    return d
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["run", "--task", "tracr-nope", "--threshold", "0.1"], "unknown task 'tracr-nope'"),
+        (["run", "--task", "tracr-reverse", "--threshold", "abc"], "threshold 'abc' is not a number"),
+        (["run", "--task", "tracr-reverse"], "--threshold"),
+        (["run", "--task", "tracr-reverse", "--threshold", "0.1", "--metric", "logit_diff"], "unknown metric 'logit_diff'"),
+        (["run", "--task", "tracr-reverse", "--threshold", "0.1", "--pin", "blocks.3.attn.hook_reslt[0]->out"], "unknown hook point"),
+        (["run", "--task", "tracr-reverse", "--threshold", "0.1", "--pin", "a3.0.q->a3.0"], "placeholder edge"),
+        (["run", "--task", "tracr-reverse", "--threshold", "0.1", "--dtype", "float8"], "unknown dtype"),
+        (["run", "--task", "tracr-reverse", "--threshold", "0.1", "--device", "tpu"], "unknown device"),
+        (["run", "--task-dir", "/nonexistent/dir", "--threshold", "0.1"], "does not exist"),
+        (["dot", "/nonexistent/c.json"], "cannot read circuit file"),
+    ],
+)
+def test_bad_input_is_one_line_no_traceback(args, needle, capsys):
+    assert main(args) != 0
+    err = capsys.readouterr().err.strip()
+    assert needle in err and "Traceback" not in err and len(err.splitlines()) == 1, err
+
+
+@pytest.mark.parametrize(
+    ("kind", "needle"),
+    [
+        ("missing", "lacks tokens.pt"),
+        ("bad-json", "is not valid JSON"),
+        ("shape-mismatch", "differ in shape"),
+        ("vocab-mismatch", "outside the model's vocabulary"),
+        ("config-mismatch", "check that config.json matches weights.pt"),
+        ("not-a-dict", "must hold a state dict"),
+    ],
+)
+def test_malformed_task_dirs(kind, needle, tmp_path, small_task_dir, capsys):
+    d = _bad_task_dir(tmp_path, small_task_dir, kind)
+    assert main(["run", "--task-dir", str(d), "--threshold", "0.1", "--out", str(tmp_path / "c.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and len(err.splitlines()) == 1, err
