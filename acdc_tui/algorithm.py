@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import queue
 from dataclasses import dataclass, field
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 from .events import (
     EdgeForced,
@@ -72,6 +72,7 @@ class AcdcRun:
         for e in self.graph.edges:
             self._outgoing[e.sender].append(e)
         self.total = len(self.graph.tested_edges)
+        self._kept = self.total
         self._seq = 0
         self._commands: queue.SimpleQueue = queue.SimpleQueue()
         self._stop = False
@@ -123,19 +124,17 @@ class AcdcRun:
 
     def step_edge(self) -> list[Event]:
         """Step up to and including the next edge decision (or the end)."""
-        out: list[Event] = []
-        while not self.finished:
-            out.append(self.step())
-            if isinstance(out[-1], (EdgeTested, EdgeForced, RunFinished)):
-                break
-        return out
+        return self._step_until(lambda ev, n: isinstance(ev, (EdgeTested, EdgeForced)))
 
     def step_node(self) -> list[Event]:
-        """Step until the next receiver is entered (or the end)."""
+        """Step until the next receiver is entered or skipped (or the end)."""
+        return self._step_until(lambda ev, n: n > 1 and isinstance(ev, (NodeEntered, NodeSkipped)))
+
+    def _step_until(self, last: Callable[[Event, int], bool]) -> list[Event]:
         out: list[Event] = []
         while not self.finished:
             out.append(self.step())
-            if isinstance(out[-1], RunFinished) or (len(out) > 1 and isinstance(out[-1], (NodeEntered, NodeSkipped))):
+            if isinstance(out[-1], RunFinished) or last(out[-1], len(out)):
                 break
         return out
 
@@ -149,7 +148,8 @@ class AcdcRun:
         return self.records[edge.key].present
 
     def kept(self) -> int:
-        return sum(1 for r in self.records.values() if r.present and r.edge.tested)
+        """Tested-type edges currently present (kept up to date incrementally: called per event)."""
+        return self._kept
 
     def present_edges(self) -> list[Edge]:
         return [r.edge for r in self.records.values() if r.present]
@@ -161,7 +161,10 @@ class AcdcRun:
         return self._seq
 
     def _set_present(self, edge: Edge, present: bool) -> None:
-        self.records[edge.key].present = present
+        rec = self.records[edge.key]
+        if edge.tested and rec.present != present:
+            self._kept += 1 if present else -1
+        rec.present = present
         if present:
             self._absent[edge.receiver].discard(edge.sender)
         else:
@@ -169,6 +172,15 @@ class AcdcRun:
 
     def _evaluate(self) -> float:
         return self.engine.evaluate(self._absent)
+
+    def _trial_without(self, edge: Edge) -> float:
+        """The metric with `edge` removed; if evaluation fails (Ctrl-C, out of memory) the edge is restored."""
+        self._set_present(edge, False)
+        try:
+            return self._evaluate()
+        except BaseException:
+            self._set_present(edge, True)
+            raise
 
     def _connected(self, node: Node) -> bool:
         return any(self.records[e.key].present for e in self._outgoing[node])
@@ -204,8 +216,7 @@ class AcdcRun:
     def _test(self, edge: Edge) -> EdgeTested:
         rec = self.records[edge.key]
         old = self.current_metric
-        self._set_present(edge, False)
-        new = self._evaluate()
+        new = self._trial_without(edge)
         delta = new - old
         score = abs(delta) if self.abs_value_threshold else delta
         remove = score < self.threshold
@@ -221,8 +232,7 @@ class AcdcRun:
     def _force(self, edge: Edge) -> EdgeForced:
         rec = self.records[edge.key]
         old = self.current_metric
-        self._set_present(edge, False)
-        self.current_metric = self._evaluate()
+        self.current_metric = self._trial_without(edge)
         rec.delta = self.current_metric - old
         rec.tested_present = not ((abs(rec.delta) if self.abs_value_threshold else rec.delta) < self.threshold)
         self.done += 1
@@ -277,7 +287,11 @@ class AcdcRun:
             want = True if rec.pinned else False if rec.forced else self._rule_decision(rec)
             if want != rec.present:
                 self._set_present(edge, want)
-                self.current_metric = self._evaluate()
+                try:
+                    self.current_metric = self._evaluate()
+                except BaseException:
+                    self._set_present(edge, not want)
+                    raise
                 live = True
         return OverrideApplied(self._next_seq(), edge, action, live, rec.present, old, self.current_metric)
 

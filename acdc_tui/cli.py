@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -76,6 +77,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     dtype = parse_dtype(args.dtype)
     check_device(args.device)
+    out = Path(args.out) if args.out else Path("circuit.json")
+    for path in (out, args.log, args.dot):  # fail before the run, not after it
+        _check_writable(path)
     task = tasks.load_task(args.task, args.task_dir, args.device, dtype)
     settings = Settings(
         threshold=args.threshold,
@@ -90,13 +94,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         force_prunes=tuple(args.force_prune),
     )
     exp = prepare(task, settings)
-    out = Path(args.out) if args.out else Path("circuit.json")
     try:
         run_headless(exp, out, args.log, args.dot, args.quiet)
     except KeyboardInterrupt:
         print(f"acdc-tui: interrupted: the edges decided so far are saved in {out} (\"complete\": false)", file=sys.stderr)
         return 130
     return 0
+
+
+def _check_writable(path: str | Path | None) -> None:
+    if path is None:
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise UserError(f"{p} is a directory: give a file name to write")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise UserError(f"cannot write {p}: directory {str(parent)!r} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"cannot write {p}: directory {str(parent)!r} is not writable")
 
 
 def cmd_default() -> int:

@@ -44,10 +44,11 @@ def run_headless(
     log: str | Path | None = None,
     dot: str | Path | None = None,
     quiet: bool = False,
-    stdout: IO[str] = sys.stdout,
-    stderr: IO[str] = sys.stderr,
+    stdout: IO[str] | None = None,
+    stderr: IO[str] | None = None,
 ):
     """Run to the end, writing the log as it goes; on Ctrl-C, save what was decided so far."""
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr  # looked up per call: tests swap them
     run = exp.run
     progress = Progress(run.total)
     meter = ProgressLine(stderr, progress)

@@ -98,6 +98,8 @@ def _bad_task_dir(tmp_path: Path, small_task_dir: Path, kind: str) -> Path:
         (["run", "--task", "tracr-reverse", "--threshold", "0.1", "--device", "tpu"], "unknown device"),
         (["run", "--task-dir", "/nonexistent/dir", "--threshold", "0.1"], "does not exist"),
         (["dot", "/nonexistent/c.json"], "cannot read circuit file"),
+        (["run", "--task", "tracr-reverse", "--threshold", "0.1", "--out", "/nonexistent/dir/c.json"], "does not exist"),
+        (["run", "--task", "tracr-reverse", "--threshold", "0.1", "--log", "/"], "is a directory"),
     ],
 )
 def test_bad_input_is_one_line_no_traceback(args, needle, capsys):
@@ -122,3 +124,28 @@ def test_malformed_task_dirs(kind, needle, tmp_path, small_task_dir, capsys):
     assert main(["run", "--task-dir", str(d), "--threshold", "0.1", "--out", str(tmp_path / "c.json")]) == 2
     err = capsys.readouterr().err.strip()
     assert needle in err and len(err.splitlines()) == 1, err
+
+
+def test_interrupted_run_saves_every_decision_so_far(tmp_path, capsys):
+    """Ctrl-C in the middle of an edge test: the JSON holds the decided edges, the one in flight is intact."""
+    from acdc_tui.headless import run_headless
+    from tests.helpers import experiment
+
+    exp = experiment("tracr-reverse", threshold=0.01)
+    real, calls = exp.run.engine.evaluate, []
+
+    def interrupted_on_the_20th_call(absent):
+        calls.append(1)
+        if len(calls) == 20:
+            raise KeyboardInterrupt
+        return real(absent)
+
+    exp.run.engine.evaluate = interrupted_on_the_20th_call
+    with pytest.raises(KeyboardInterrupt):
+        run_headless(exp, tmp_path / "c.json", quiet=True)
+    data = orjson.loads((tmp_path / "c.json").read_bytes())
+    assert data["complete"] is False
+    decided = [e for e in data["edges"] if e["decided_by"] == "test"]
+    assert len(decided) == 18  # the initial metric took one call, the 20th was interrupted
+    undecided = [e for e in data["edges"] if e["decided_by"] is None and e["type"] != "placeholder"]
+    assert undecided and all(e["present"] for e in undecided)
