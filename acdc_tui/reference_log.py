@@ -51,7 +51,8 @@ def format_event(ev: Event) -> list[str]:
     if isinstance(ev, NodeEntered):
         return [f"We moved to {interp_node(ev.node)}"]
     if isinstance(ev, NodeSkipped):
-        return [f"We moved to {interp_node(ev.node)}", f"But it's not connected to anything downstream, so removing its {len(ev.removed)} incoming connections untested"]
+        n = len(ev.removed)
+        return [f"We moved to {interp_node(ev.node)}", f"But it's not connected to anything downstream, so removing its {n} incoming connection{'' if n == 1 else 's'} untested"]
     if isinstance(ev, RunStarted):
         return [f"ACDC: {ev.total_tests} edges to decide in a graph of {ev.n_nodes} nodes and {ev.n_edges} edges; initial metric {ev.initial_metric}"]
     if isinstance(ev, OverrideApplied):

@@ -50,19 +50,9 @@ def tracr_reverse(device: str = "cpu", dtype: torch.dtype = torch.float32) -> Ta
     clean = torch.tensor([[enc["BOS"]] + [enc[str(t)] for t in p] for p in itertools.permutations([1, 2, 3])])
     patch = clean[_derangement(len(clean), torch.Generator().manual_seed(DATA_SEED))]
     positions = list(range(1, clean.shape[1]))  # every output after BOS
-    return Task(
-        name="tracr-reverse",
-        source="builtin",
-        model=model,
-        clean=check_tokens(clean, model, "clean tokens"),
-        corrupted=check_tokens(patch, model, "corrupted tokens"),
-        metrics={"l2": functools.partial(l2, positions=positions)},
-        default_metric="l2",
-        use_pos_embed=True,
-        scramble_patch_positions=True,
-        ground_truth=load_ground_truth("reverse"),
-        description="tracr: reverse a length-3 sequence over {1,2,3} (4 layers, 1 head each, MLPs)",
-    )
+    metrics = {"l2": functools.partial(l2, positions=positions)}
+    description = "tracr: reverse a length-3 sequence over {1,2,3} (4 layers, 1 head each, MLPs)"
+    return _tracr_task("reverse", model, clean, patch, metrics, description)
 
 
 def tracr_proportion(device: str = "cpu", dtype: torch.dtype = torch.float32, num_examples: int = 50) -> Task:
@@ -74,19 +64,26 @@ def tracr_proportion(device: str = "cpu", dtype: torch.dtype = torch.float32, nu
     clean = all_seqs[torch.randperm(len(all_seqs), generator=gen)[:num_examples]]
     patch = clean[torch.randperm(num_examples, generator=gen)]
     positions = list(range(1, clean.shape[1]))
+    metrics = {
+        "l2": functools.partial(l2, positions=positions, output_dim=0),
+        "kl": functools.partial(kl_divergence, positions=None),
+    }
+    description = "tracr: running proportion of 'x' tokens (2 layers, 1 head each, MLPs)"
+    return _tracr_task("proportion", model, clean, patch, metrics, description)
+
+
+def _tracr_task(program: str, model, clean: torch.Tensor, patch: torch.Tensor, metrics: dict, description: str) -> Task:
+    """What both tracr tasks share: split embeddings, the reference's position scramble, L2 default."""
     return Task(
-        name="tracr-proportion",
+        name=f"tracr-{program}",
         source="builtin",
         model=model,
         clean=check_tokens(clean, model, "clean tokens"),
         corrupted=check_tokens(patch, model, "corrupted tokens"),
-        metrics={
-            "l2": functools.partial(l2, positions=positions, output_dim=0),
-            "kl": functools.partial(kl_divergence, positions=None),
-        },
+        metrics=metrics,
         default_metric="l2",
         use_pos_embed=True,
         scramble_patch_positions=True,
-        ground_truth=load_ground_truth("proportion"),
-        description="tracr: running proportion of 'x' tokens (2 layers, 1 head each, MLPs)",
+        ground_truth=load_ground_truth(program),
+        description=description,
     )
