@@ -57,6 +57,7 @@ def build_model(config: Mapping[str, Any], state_dict: Mapping[str, torch.Tensor
         cfg = tl.HookedTransformerConfig(**kwargs, device=check_device(device))
     except (TypeError, ValueError, AssertionError) as e:
         raise UserError(f"invalid model config: {str(e).splitlines()[0]}: fix config.json (HookedTransformerConfig keyword arguments)") from None
+    check_supported(cfg)
     model = tl.HookedTransformer(cfg)
     if state_dict is not None:
         params = dict(model.named_parameters())
@@ -74,6 +75,19 @@ def build_model(config: Mapping[str, Any], state_dict: Mapping[str, torch.Tensor
         model.to(dtype, print_details=False)
     model.eval()
     return model
+
+
+def check_supported(cfg) -> None:
+    """ACDC's graph assumes every head and MLP reads and writes one residual stream, in sequence."""
+    problems = []
+    if getattr(cfg, "n_key_value_heads", None) not in (None, cfg.n_heads):
+        problems.append("grouped-query attention (n_key_value_heads)")
+    if getattr(cfg, "parallel_attn_mlp", False):
+        problems.append("parallel attention and MLP (parallel_attn_mlp)")
+    if getattr(cfg, "positional_embedding_type", "standard") == "shortformer":
+        problems.append("shortformer positional embeddings")
+    if problems:
+        raise UserError(f"this model uses {', '.join(problems)}, which the ACDC graph does not model yet: use a GPT-2-style model")
 
 
 def model_config(model) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Time headless ACDC runs of the plain engine on the builtin tasks (one process, one thread count).
 
-    .venv/bin/python benchmarks/headless_runs.py [--threads N] [--repeat K]
+    .venv/bin/python benchmarks/headless_runs.py [--threads N] [--repeat K] [--gpt2-edges N]
 
 Reports, per task and ablation: edges tested, wall time of the run (model and data already
 loaded), edges tested per second, and the circuit size. Run it on a quiet machine: on 2 shared
@@ -34,10 +34,37 @@ def time_run(task_name: str, threshold: float, zero: bool) -> tuple[float, int, 
     return time.perf_counter() - start, tested, exp.run.kept(), exp.run.total
 
 
+def time_gpt2_shape(n_edges: int) -> None:
+    """The first `n_edges` tests on a random GPT-2-small-shaped model with IOI-sized data (50 x 15), KL."""
+    import functools
+
+    from acdc_tui import model_backend as backend
+    from acdc_tui.metrics import kl_divergence
+    from tasks.task import Task
+
+    cfg = {"n_layers": 12, "n_heads": 12, "d_model": 768, "d_head": 64, "d_mlp": 3072, "d_vocab": 50257, "n_ctx": 1024, "act_fn": "gelu_new", "normalization_type": "LN"}
+    torch.manual_seed(0)
+    model = backend.build_model(cfg, None)
+    g = torch.Generator().manual_seed(1)
+    clean, corrupted = (torch.randint(0, 50257, (50, 15), generator=g) for _ in range(2))
+    task = Task("gpt2-shape", "random", model, clean, corrupted, {"kl": functools.partial(kl_divergence, positions=(-1,))}, "kl")
+    exp = prepare(task, Settings(threshold=0.0))  # removes nothing that raises the KL: late edges stay costly
+    start, tested = time.perf_counter(), 0
+    for ev in exp.run.events():
+        if isinstance(ev, EdgeTested):
+            tested += 1
+            if tested == n_edges:
+                break
+    secs = time.perf_counter() - start
+    print(f"gpt2-small shape, 50x15, KL: {tested} of {exp.run.total} edges in {secs:.2f} s = {tested / secs:.2f} edges/s "
+          f"(a full run at this rate: {exp.run.total * secs / tested / 3600:.1f} h)")
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--gpt2-edges", type=int, default=0, help="also time this many edge tests on a random GPT-2-small-shaped model")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} thread(s), median of {args.repeat} runs")
@@ -47,6 +74,8 @@ def main() -> None:
         secs = statistics.median(r[0] for r in runs)
         _, tested, kept, total = runs[0]
         print(f"{name:18} {'zero' if zero else 'corrupt':9} {tested:6d} {f'{kept}/{total}':>9} {secs:7.3f} {tested / secs:8.1f}")
+    if args.gpt2_edges:
+        time_gpt2_shape(args.gpt2_edges)
 
 
 if __name__ == "__main__":

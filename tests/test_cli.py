@@ -149,3 +149,12 @@ def test_interrupted_run_saves_every_decision_so_far(tmp_path, capsys):
     assert len(decided) == 18  # the initial metric took one call, the 20th was interrupted
     undecided = [e for e in data["edges"] if e["decided_by"] is None and e["type"] != "placeholder"]
     assert undecided and all(e["present"] for e in undecided)
+
+
+def test_unsupported_architecture_is_refused(tmp_path, small_task_dir, capsys):
+    d = _bad_task_dir(tmp_path, small_task_dir, "ok")
+    cfg = orjson.loads((d / "config.json").read_bytes())
+    (d / "config.json").write_bytes(orjson.dumps({**cfg, "parallel_attn_mlp": True}))
+    assert main(["run", "--task-dir", str(d), "--threshold", "0.1", "--out", str(tmp_path / "c.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "parallel attention and MLP" in err and len(err.splitlines()) == 1
