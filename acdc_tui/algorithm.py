@@ -68,9 +68,6 @@ class AcdcRun:
     def __post_init__(self) -> None:
         self.records = {e.key: EdgeRecord(e) for e in self.graph.edges}
         self._absent: dict[Node, set[Node]] = {n: set() for n in self.graph.nodes}
-        self._outgoing: dict[Node, list[Edge]] = {n: [] for n in self.graph.nodes}
-        for e in self.graph.edges:
-            self._outgoing[e.sender].append(e)
         self.total = len(self.graph.tested_edges)
         self._kept = self.total
         self._seq = 0
@@ -183,7 +180,7 @@ class AcdcRun:
             raise
 
     def _connected(self, node: Node) -> bool:
-        return any(self.records[e.key].present for e in self._outgoing[node])
+        return any(self.records[e.key].present for e in self.graph.outgoing(node))
 
     def _run(self) -> Iterator[Event]:
         self.initial_metric = self.current_metric = self._evaluate()

@@ -9,7 +9,7 @@ because ACDC's result depends on the order in which edges are tested.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Iterable, Mapping
 
@@ -115,36 +115,31 @@ class GraphSpec:
         return cls(int(get("n_layers")), int(get("n_heads")), bool(get("attn_only", False)), use_pos_embed)
 
 
-@dataclass
 class ComputationalGraph:
-    """Nodes in ACDC visiting order (output first) and, per receiver, its incoming edges in test order."""
+    """The model's ACDC graph, a networkx DiGraph underneath.
 
-    spec: GraphSpec
-    nodes: list[Node]
-    incoming: dict[Node, list[Edge]]
-    incoming_type: dict[Node, EdgeType]
-    _by_key: dict[tuple[Node, Node], Edge] = field(default_factory=dict, repr=False)
+    Node insertion order is the visiting order (output first); each receiver's predecessors are
+    inserted in the order its edges are tested. Node attribute `incoming` is the receiver's
+    EdgeType, edge attribute `edge` the Edge object. Lists derived from it are cached, since the
+    algorithm reads them on every step.
+    """
 
-    def __post_init__(self) -> None:
-        self._by_key = {e.key: e for es in self.incoming.values() for e in es}
-
-    @property
-    def edges(self) -> list[Edge]:
-        """All edges, grouped by receiver in visiting order."""
-        return [e for n in self.nodes for e in self.incoming[n]]
-
-    @property
-    def tested_edges(self) -> list[Edge]:
-        return [e for e in self.edges if e.tested]
+    def __init__(self, spec: GraphSpec, dag: nx.DiGraph) -> None:
+        self.spec, self.dag = spec, dag
+        self.nodes: list[Node] = list(dag.nodes)
+        self.incoming_type: dict[Node, EdgeType] = {n: dag.nodes[n]["incoming"] for n in self.nodes}
+        self.incoming: dict[Node, list[Edge]] = {r: [dag.edges[s, r]["edge"] for s in dag.pred[r]] for r in self.nodes}
+        self.edges: list[Edge] = [e for r in self.nodes for e in self.incoming[r]]  # by receiver, in visiting order
+        self.tested_edges: list[Edge] = [e for e in self.edges if e.tested]
 
     def edge(self, sender: Node, receiver: Node) -> Edge:
-        return self._by_key[(sender, receiver)]
+        return self.dag.edges[sender, receiver]["edge"]
 
     def has_edge(self, sender: Node, receiver: Node) -> bool:
-        return (sender, receiver) in self._by_key
+        return self.dag.has_edge(sender, receiver)
 
     def outgoing(self, node: Node) -> list[Edge]:
-        return [e for e in self.edges if e.sender == node]
+        return [self.dag.edges[node, r]["edge"] for r in self.dag.succ[node]]
 
     @property
     def output_node(self) -> Node:
@@ -159,7 +154,7 @@ class ComputationalGraph:
         return list(dict.fromkeys(n.name for n in self.nodes))
 
     def to_networkx(self, present: Iterable[Edge] | None = None) -> nx.DiGraph:
-        """A DiGraph of `present` edges (default all), edge attribute `type`."""
+        """A DiGraph of all nodes and the `present` edges (default all), edge attribute `type`."""
         g = nx.DiGraph()
         g.add_nodes_from(self.nodes)
         for e in self.edges if present is None else present:
@@ -242,11 +237,13 @@ def build_graph(spec: GraphSpec) -> ComputationalGraph:
 
     rank = _hook_firing_rank(spec)
     insertion = {n: i for i, n in enumerate(node_order)}
-    nodes = sorted(node_order, key=lambda n: (-rank[n.name], insertion[n]))
-    incoming = {
-        r: [Edge(s, r, node_type[r]) for group in senders[r].values() for s in group] for r in nodes
-    }
-    return ComputationalGraph(spec, nodes, incoming, node_type)
+    dag = nx.DiGraph()
+    for r in sorted(node_order, key=lambda n: (-rank[n.name], insertion[n])):
+        dag.add_node(r, incoming=node_type[r])
+    for r in dag.nodes:
+        for s in (s for group in senders[r].values() for s in group):
+            dag.add_edge(s, r, edge=Edge(s, r, node_type[r]))
+    return ComputationalGraph(spec, dag)
 
 
 def parse_node(text: str, graph: ComputationalGraph) -> Node:

@@ -54,7 +54,7 @@ def test_skipped_nodes_fed_nothing(small_task_dir):
         ev = run.step()
         if isinstance(ev, NodeSkipped):
             skipped += 1
-            assert not any(run.is_present(e) for e in run._outgoing[ev.node])
+            assert not any(run.is_present(e) for e in exp.graph.outgoing(ev.node))
             assert not any(run.is_present(e) for e in exp.graph.incoming[ev.node])
     assert skipped > 0
 
