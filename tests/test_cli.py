@@ -158,3 +158,17 @@ def test_unsupported_architecture_is_refused(tmp_path, small_task_dir, capsys):
     assert main(["run", "--task-dir", str(d), "--threshold", "0.1", "--out", str(tmp_path / "c.json")]) == 2
     err = capsys.readouterr().err.strip()
     assert "parallel attention and MLP" in err and len(err.splitlines()) == 1
+
+
+def test_tasks_and_dot_commands(tmp_path, capsys):
+    assert main(["tasks"]) == 0
+    listing = capsys.readouterr().out
+    assert "tracr-reverse" in listing and "tracr-proportion" in listing and "--task-dir" in listing
+    out = tmp_path / "c.json"
+    assert main(["run", "--task", "tracr-proportion", "--threshold", "1e-6", "--zero-ablation", "--quiet", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["dot", str(out), "--out", str(tmp_path / "c.dot")]) == 0
+    dot = (tmp_path / "c.dot").read_text()
+    assert dot.count(" -> ") == 14  # the canonical proportion circuit, placeholders included
+    assert main(["dot", str(out), "--include-removed"]) == 0
+    assert capsys.readouterr().out.count(" -> ") == 46  # every edge of the graph, placeholders included

@@ -81,3 +81,26 @@ def test_matches_reference_oracle(source, threshold, zero_ablation, abs_value, r
     )
     # sanity: the run removed something and kept something
     assert any(d[5] for d in ref) and not all(d[5] for d in ref)
+
+
+@pytest.mark.parametrize(
+    ("layers", "heads", "attn_only", "use_pos_embed"),
+    [(12, 12, False, False), (4, 8, True, False), (3, 2, False, True)],  # GPT-2 small's shape first
+)
+def test_graph_order_matches_the_oracle_at_scale(layers, heads, attn_only, use_pos_embed):
+    """Node visiting order and every receiver's sender order equal the oracle's, without running ACDC."""
+    from acdc_tui import model_backend as backend
+    from acdc_tui.graph import GraphSpec, build_graph
+    from tests.reference_oracle import Correspondence, head_of
+
+    cfg = {"n_layers": layers, "n_heads": heads, "d_model": 2 * heads, "d_head": 2, "d_vocab": 10, "n_ctx": 8, "attn_only": attn_only, "d_mlp": None if attn_only else 8, "act_fn": "relu"}
+    model = backend.build_model(cfg, None)
+    oracle = ReferenceAcdc.__new__(ReferenceAcdc)  # only its graph: no data, no metric
+    oracle.model, oracle.corr = model, Correspondence.setup_from_model(model.cfg, use_pos_embed)
+    oracle.reverse_topologically_sort_corr()
+    graph = build_graph(GraphSpec.from_config(model.cfg, use_pos_embed=use_pos_embed))
+    assert [(name, head_of(i)) for name in oracle.corr.graph for i in oracle.corr.graph[name]] == [(n.name, n.head) for n in graph.nodes]
+    for r in graph.nodes:
+        by_name = oracle.corr.edges.get(r.name, {}).get((None,) if r.head is None else (None, None, r.head), {})
+        expected = [(sn, head_of(si)) for sn in by_name for si in by_name[sn]]
+        assert [(e.sender.name, e.sender.head) for e in graph.incoming[r]] == expected, r
