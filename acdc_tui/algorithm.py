@@ -15,6 +15,8 @@ import queue
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Protocol
 
+import networkx as nx
+
 from .events import (
     EdgeForced,
     EdgeTested,
@@ -45,7 +47,7 @@ class EdgeRecord:
     present: bool = True
     delta: float | None = None  # new - old when it was tested (or force-pruned)
     seq: int | None = None  # event that decided it
-    decided_by: str | None = None  # test | forced | skipped | tree_shaking | override
+    decided_by: str | None = None  # test | forced | skipped | tree_shaking (None: not yet, or placeholder)
     tested_present: bool | None = None  # what the threshold rule said, before any override
     pinned: bool = False
     forced: bool = False
@@ -170,14 +172,20 @@ class AcdcRun:
     def _evaluate(self) -> float:
         return self.engine.evaluate(self._absent)
 
-    def _trial_without(self, edge: Edge) -> float:
-        """The metric with `edge` removed; if evaluation fails (Ctrl-C, out of memory) the edge is restored."""
-        self._set_present(edge, False)
+    def _evaluate_with(self, edge: Edge, present: bool) -> float:
+        """The metric with `edge` set present or absent; if evaluation fails (Ctrl-C, out of
+        memory) the edge is set back, so the run's state stays consistent."""
+        before = self.records[edge.key].present
+        self._set_present(edge, present)
         try:
             return self._evaluate()
         except BaseException:
-            self._set_present(edge, True)
+            self._set_present(edge, before)
             raise
+
+    def _score(self, delta: float) -> float:
+        """What the threshold rule compares: Δ, or |Δ|."""
+        return abs(delta) if self.abs_value_threshold else delta
 
     def _connected(self, node: Node) -> bool:
         return any(self.records[e.key].present for e in self.graph.outgoing(node))
@@ -193,17 +201,13 @@ class AcdcRun:
                 yield self._skip(node)
                 continue
             incoming = self.graph.incoming[node]
-            to_test = [e for e in incoming if e.tested and self.records[e.key].decided_by is None]
-            yield NodeEntered(self._next_seq(), node, len(to_test))
+            yield NodeEntered(self._next_seq(), node, sum(e.tested for e in incoming))
             if self.graph.incoming_type[node] is EdgeType.PLACEHOLDER:
                 continue
             for edge in incoming:
                 if self._stop:
                     break
-                rec = self.records[edge.key]
-                if rec.decided_by is not None:  # already settled by a live override
-                    continue
-                yield self._force(edge) if rec.forced else self._test(edge)
+                yield self._force(edge) if self.records[edge.key].forced else self._test(edge)
         self.current_node = None
         if self.tree_shaking and not self._stop:
             yield self._shake()
@@ -213,9 +217,9 @@ class AcdcRun:
     def _test(self, edge: Edge) -> EdgeTested:
         rec = self.records[edge.key]
         old = self.current_metric
-        new = self._trial_without(edge)
+        new = self._evaluate_with(edge, False)
         delta = new - old
-        score = abs(delta) if self.abs_value_threshold else delta
+        score = self._score(delta)
         remove = score < self.threshold
         rec.delta, rec.tested_present = delta, not remove
         if remove and not rec.pinned:
@@ -229,9 +233,9 @@ class AcdcRun:
     def _force(self, edge: Edge) -> EdgeForced:
         rec = self.records[edge.key]
         old = self.current_metric
-        self.current_metric = self._trial_without(edge)
+        self.current_metric = self._evaluate_with(edge, False)
         rec.delta = self.current_metric - old
-        rec.tested_present = not ((abs(rec.delta) if self.abs_value_threshold else rec.delta) < self.threshold)
+        rec.tested_present = not self._score(rec.delta) < self.threshold  # what a test would have said
         self.done += 1
         rec.seq, rec.decided_by = self._next_seq(), "forced"
         return EdgeForced(rec.seq, edge, old, self.current_metric, rec.delta, self.current_metric, self.done, self.total)
@@ -253,8 +257,8 @@ class AcdcRun:
     def _shake(self) -> TreeShaken:
         present = [r.edge for r in self.records.values() if r.present]
         g = self.graph.to_networkx(present)
-        from_input = set().union(*({n} | _descendants(g, n) for n in self.graph.input_nodes))
-        to_output = {self.graph.output_node} | _ancestors(g, self.graph.output_node)
+        from_input = set().union(*({n} | nx.descendants(g, n) for n in self.graph.input_nodes))
+        to_output = {self.graph.output_node} | nx.ancestors(g, self.graph.output_node)
         alive = from_input & to_output
         seq = self._next_seq()
         removed = []
@@ -283,12 +287,7 @@ class AcdcRun:
         if rec.decided_by is not None:  # undecided edges just carry the flag to their turn
             want = True if rec.pinned else False if rec.forced else self._rule_decision(rec)
             if want != rec.present:
-                self._set_present(edge, want)
-                try:
-                    self.current_metric = self._evaluate()
-                except BaseException:
-                    self._set_present(edge, not want)
-                    raise
+                self.current_metric = self._evaluate_with(edge, want)
                 live = True
         return OverrideApplied(self._next_seq(), edge, action, live, rec.present, old, self.current_metric)
 
@@ -302,15 +301,3 @@ def _tested(edge: Edge) -> Edge:
     if not edge.tested:
         raise ValueError(f"{edge} is a placeholder edge: ACDC never tests or removes it, so it cannot be pinned or pruned")
     return edge
-
-
-def _descendants(g, n) -> set:
-    import networkx as nx
-
-    return nx.descendants(g, n)
-
-
-def _ancestors(g, n) -> set:
-    import networkx as nx
-
-    return nx.ancestors(g, n)
