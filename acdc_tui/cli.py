@@ -36,7 +36,7 @@ def _threshold(text: str) -> float:
 
 def _add_run_options(p: argparse.ArgumentParser, threshold_required: bool) -> None:
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--task", help="builtin task name (see `acdc-tui tasks`)")
+    src.add_argument("--task", help="builtin task name (default tracr-reverse; see `acdc-tui tasks`)")
     src.add_argument("--task-dir", help="directory with config.json, weights.pt, tokens.pt")
     p.add_argument("--threshold", "-t", type=_threshold, required=threshold_required, default=None if threshold_required else DEFAULT_THRESHOLD, help="τ: an edge is removed if the metric rises by less than this")
     p.add_argument("--metric", help="metric name (default: the task's)")
@@ -48,7 +48,7 @@ def _add_run_options(p: argparse.ArgumentParser, threshold_required: bool) -> No
     p.add_argument("--engine", default="plain", help="evaluation engine (plain)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--dtype", default="float32", help="float32 (default) or float64")
-    p.add_argument("--out", "-o", default=None, help="circuit JSON to write")
+    p.add_argument("--out", "-o", default=None, help="circuit JSON to write (default circuit.json)")
     p.add_argument("--log", default=None, help="also write the reference-format log here")
     p.add_argument("--dot", default=None, help="also write the circuit as Graphviz DOT")
     p.add_argument("--quiet", "-q", action="store_true", help="no log on stdout (progress and summary only)")
