@@ -113,9 +113,6 @@ class AcdcRun:
             raise RuntimeError("the run has finished and no command is queued")
         return next(self._loop)
 
-    def has_commands(self) -> bool:
-        return not self._commands.empty()
-
     def events(self) -> Iterator[Event]:
         """Step until the run finishes."""
         while not self.finished:

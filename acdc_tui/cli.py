@@ -34,11 +34,11 @@ def _threshold(text: str) -> float:
     return value
 
 
-def _add_run_options(p: argparse.ArgumentParser, threshold_required: bool) -> None:
+def _add_run_options(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--task", help="builtin task name (default tracr-reverse; see `acdc-tui tasks`)")
     src.add_argument("--task-dir", help="directory with config.json, weights.pt, tokens.pt")
-    p.add_argument("--threshold", "-t", type=_threshold, required=threshold_required, default=None if threshold_required else DEFAULT_THRESHOLD, help="τ: an edge is removed if the metric rises by less than this")
+    p.add_argument("--threshold", "-t", type=_threshold, required=True, help="τ: an edge is removed if the metric rises by less than this")
     p.add_argument("--metric", help="metric name (default: the task's)")
     p.add_argument("--zero-ablation", action="store_true", help="ablate to zero instead of the patch (corrupted) data")
     p.add_argument("--abs-value-threshold", action="store_true", help="compare |Δ| with the threshold")
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="acdc-tui", description="Automatic Circuit DisCovery (ACDC) for TransformerLens models.")
     sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
     run = sub.add_parser("run", help="run ACDC (headless) and export the circuit")
-    _add_run_options(run, threshold_required=True)
+    _add_run_options(run)
     sub.add_parser("tasks", help="list the builtin tasks")
     dot = sub.add_parser("dot", help="convert a circuit JSON file to Graphviz DOT")
     dot.add_argument("circuit")

@@ -7,8 +7,7 @@ can be added here later without touching the graph, algorithm or tasks.
 from __future__ import annotations
 
 import hashlib
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 
@@ -114,13 +113,6 @@ def hook_firing_order(model, tokens: torch.Tensor) -> list[str]:
     with torch.inference_mode(), model.hooks(fwd_hooks=hooks):
         model(tokens)
     return order
-
-
-@contextmanager
-def hooks(model, fwd_hooks: list[tuple[str, HookFn]]) -> Iterator[None]:
-    """Temporarily attach forward hooks (called in list order at each hook point)."""
-    with model.hooks(fwd_hooks=fwd_hooks):
-        yield
 
 
 def logits(model, tokens: torch.Tensor, fwd_hooks: list[tuple[str, HookFn]] | None = None) -> torch.Tensor:

@@ -11,11 +11,11 @@ from typing import Any, Callable
 import torch
 
 from acdc_tui import model_backend as backend
+from acdc_tui.circuit_io import EdgeKey
 from acdc_tui.errors import UserError
 from acdc_tui.metrics import Metric
 
 MetricFactory = Callable[[torch.Tensor], Metric]  # clean logits -> metric
-EdgeKey = tuple[str, int | None, str, int | None]  # sender hook, head, receiver hook, head
 
 
 @dataclass
