@@ -113,6 +113,18 @@ class AcdcRun:
             raise RuntimeError("the run has finished and no command is queued")
         return next(self._loop)
 
+    def apply_commands(self) -> list[Event]:
+        """Apply every queued command now, without advancing the run (a paused UI's overrides)."""
+        out: list[Event] = []
+        while True:
+            try:
+                command = self._commands.get_nowait()
+            except queue.Empty:
+                return out
+            event = self._apply(*command)
+            if event is not None:
+                out.append(event)
+
     def events(self) -> Iterator[Event]:
         """Step until the run finishes."""
         while not self.finished:
@@ -120,11 +132,11 @@ class AcdcRun:
 
     def step_edge(self) -> list[Event]:
         """Step up to and including the next edge decision (or the end)."""
-        return self._step_until(lambda ev, n: isinstance(ev, (EdgeTested, EdgeForced)))
+        return self._step_until(ends_edge_step)
 
     def step_node(self) -> list[Event]:
         """Step until the next receiver is entered or skipped (or the end)."""
-        return self._step_until(lambda ev, n: n > 1 and isinstance(ev, (NodeEntered, NodeSkipped)))
+        return self._step_until(ends_node_step)
 
     def _step_until(self, last: Callable[[Event, int], bool]) -> list[Event]:
         out: list[Event] = []
@@ -292,6 +304,16 @@ class AcdcRun:
     def _rule_decision(rec: EdgeRecord) -> bool:
         """Whether ACDC itself (no overrides) keeps a decided edge."""
         return bool(rec.tested_present) if rec.decided_by in ("test", "forced") else False
+
+
+def ends_edge_step(ev: Event, n: int) -> bool:
+    """Whether `ev`, the n-th event of a step, ends a step of one edge."""
+    return isinstance(ev, (EdgeTested, EdgeForced, RunFinished))
+
+
+def ends_node_step(ev: Event, n: int) -> bool:
+    """Whether `ev`, the n-th event of a step, ends a step to the next receiver."""
+    return isinstance(ev, RunFinished) or (n > 1 and isinstance(ev, (NodeEntered, NodeSkipped)))
 
 
 def _tested(edge: Edge) -> Edge:

@@ -1,0 +1,428 @@
+"""The explorer app: VS Code's layout in a terminal, over a run that steps in a worker thread.
+
+The app owns no ACDC logic. A `RunDriver` loops in a Textual thread worker and posts `Batch`
+snapshots as messages (thread-safe); the app applies them to an `ExplorerState` and redraws.
+Keys become driver commands. Widgets are only touched here, on the app's own thread.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Footer, Sparkline, Static, TabbedContent, TabPane, Tree
+from textual.worker import get_current_worker
+
+from ..circuit_io import Circuit, to_dot, write_circuit
+from ..dag_render import render_circuit
+from ..errors import UserError
+from ..experiment import Experiment
+from ..graph import ComputationalGraph, Edge, Node
+from ..run_driver import FINISHED, PAUSED, Batch, RunDriver, edge_view
+from .state import ExplorerState
+from .widgets.bars import StatusBar, TitleBar, status_text
+from .widgets.dag_view import DagView
+from .widgets.decision_log import DecisionLog
+from .widgets.details import Details
+from .widgets.dialogs import ConfirmQuit, HelpScreen, Prompt
+from .widgets.edge_table import EdgeChosen, EdgeTable
+from .widgets.hook_tree import HookTree
+
+DAG_MAX_EDGES = 1500  # beyond this the drawing is unreadable and slow: the Edges tab is the view
+DAG_REDRAW_S = 0.25
+
+
+@dataclass(frozen=True)
+class Action:
+    key: str
+    name: str  # the app's action_<name>
+    title: str
+    help: str
+    footer: bool = True
+
+
+ACTIONS = [
+    Action("space", "toggle_run", "Run/Pause", "start the run, or pause it after the current edge"),
+    Action("n", "step_edge", "Step", "decide one more edge, then pause"),
+    Action("N", "step_node", "Step node", "decide the rest of this receiver's edges, stop at the next receiver"),
+    Action("p", "pin", "Pin", "pin the selected edge: ACDC never removes it (applied now if already decided)"),
+    Action("x", "force_prune", "Prune", "force-prune the selected edge: removed without a threshold test"),
+    Action("c", "clear_override", "Clear", "clear the selected edge's pin or force-prune", footer=False),
+    Action("t", "threshold", "τ", "change the threshold τ for the rest of the run"),
+    Action("e", "export", "Export", "write the circuit JSON (and DOT beside it)"),
+    Action("1", "tab('circuit')", "Circuit", "show the Circuit tab (the DAG)", footer=False),
+    Action("2", "tab('edges')", "Edges", "show the Edges tab (sortable, filterable table)", footer=False),
+    Action("3", "tab('details')", "Details", "show the Details tab (the selection and its history)", footer=False),
+    Action("slash", "filter", "Filter", "filter the Edges tab: words that must all match, e.g. 'a1.0 removed'", footer=False),
+    Action("ctrl+b", "toggle_sidebar", "Side bar", "show or hide the hook-point tree", footer=False),
+    Action("f1", "help", "Help", "list every key"),
+    Action("q", "quit_app", "Quit", "quit (asks first while a run is in progress)"),
+]
+
+
+class RunUpdate(Message):
+    def __init__(self, batch: Batch) -> None:
+        super().__init__()
+        self.batch = batch
+
+
+class Loaded(Message):
+    def __init__(self, exp: Experiment | None, error: str | None = None) -> None:
+        super().__init__()
+        self.exp, self.error = exp, error
+
+
+def help_text() -> str:
+    lines = ["[b]acdc-tui keys[/b]", ""]
+    lines += [f"  [b]{a.key:>7}[/b]  {a.help}" for a in ACTIONS]
+    lines += [
+        "",
+        "  [b]    tab[/b]  move focus: side bar, tabs, table, log",
+        "  [b] arrows[/b]  move in the tree / table; scroll the DAG and the log",
+        "  [b]  right[/b]  expand a tree branch (hook points list their edges)",
+        "  [b]      /[/b]  filter the Edges tab;  [b]s[/b] / [b]S[/b] sort by the next column / reverse",
+        "  [b] ctrl+p[/b]  command palette: every action by name",
+        "",
+        "Node marks: · pending  ▶ current  ● alive  ✗ dead; counts are kept/removed/total in-edges.",
+    ]
+    return "\n".join(lines)
+
+
+class ExplorerApp(App):
+    TITLE = "acdc-tui"
+    CSS = """
+    #loading { height: 1fr; content-align: center middle; color: $text-muted; }
+    #main { height: 1fr; }
+    #sidebar { width: 34; max-width: 40%; border-right: vkey $panel-lighten-2; }
+    #sidebar.hidden { display: none; }
+    #editor { width: 1fr; }
+    #tabs { height: 1fr; }
+    #tabs TabPane { padding: 0; }
+    #panel { height: 9; border-top: hkey $panel-lighten-2; }
+    #spark-row { height: 1; }
+    #spark-label { width: auto; color: $text-muted; padding: 0 1; }
+    #spark { height: 1; width: 1fr; }
+    #log { height: 1fr; }
+    """
+    BINDINGS = [Binding(a.key, a.name, a.title, show=a.footer) for a in ACTIONS]
+
+    def __init__(
+        self,
+        *,
+        exp: Experiment | None = None,
+        load: Callable[[], Experiment] | None = None,
+        circuit: Circuit | None = None,
+        circuit_graph: ComputationalGraph | None = None,
+        out: Path = Path("acdc-output/circuit.json"),
+        description: str = "",
+        ascii_only: bool | None = None,
+        autorun: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self.exp, self.load, self.circuit, self.circuit_graph = exp, load, circuit, circuit_graph
+        self.out = Path(out)
+        self.description = description
+        self.ascii_only = ascii_only if ascii_only is not None else not (sys.stdout.encoding or "").lower().startswith("utf")
+        self.autorun, self.clock = autorun, clock
+        self.state: ExplorerState | None = None
+        self.driver: RunDriver | None = None
+        self.selected: Node | Edge | None = None
+        self.load_error: str | None = None
+        self._dag_dirty = False
+        self._quit_after_export = False
+
+    # ---- layout ----
+
+    def compose(self) -> ComposeResult:
+        yield TitleBar(self.description or "acdc-tui", id="title")
+        yield Static(f"Loading {self.description or 'the task'} …  (TransformerLens takes a few seconds to import)", id="loading")
+        yield StatusBar(status_text(None, "loading"), id="status")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        if self.exp is not None:
+            await self._start(self.exp)
+        elif self.circuit is not None:
+            await self._browse(self.circuit, self.circuit_graph)
+        elif self.load is not None:
+            self._load()
+
+    async def _show_main(self, state: ExplorerState, title: str) -> None:
+        self.state = state
+        self.query_one("#title", TitleBar).update(title)
+        await self.query_one("#loading").remove()
+        tree = HookTree(state, "model", ascii_only=self.ascii_only, id="sidebar")
+        tabs = TabbedContent(id="tabs")
+        panel = Vertical(Horizontal(Static("metric", id="spark-label"), Sparkline([], id="spark"), id="spark-row"), DecisionLog(id="log"), id="panel")
+        editor = Vertical(tabs, panel, id="editor")
+        await self.mount(Horizontal(tree, editor, id="main"), before=self.query_one("#status"))
+        await tabs.add_pane(TabPane("Circuit", DagView(id="dag"), id="tab-circuit"))
+        await tabs.add_pane(TabPane("Edges", EdgeTable(state, id="edges"), id="tab-edges"))
+        await tabs.add_pane(TabPane("Details", Details(state, id="details"), id="tab-details"))
+        tree.focus()
+        self._dag_dirty = True
+        self._redraw_dag()
+        self.set_interval(DAG_REDRAW_S, self._redraw_dag)
+
+    @work(thread=True, group="load", exit_on_error=False)
+    def _load(self) -> None:
+        try:
+            exp = self.load()
+        except UserError as e:
+            self.post_message(Loaded(None, str(e)))
+            return
+        except Exception as e:  # never a traceback in the user's terminal
+            self.post_message(Loaded(None, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"))
+            return
+        self.post_message(Loaded(exp))
+
+    async def on_loaded(self, message: Loaded) -> None:
+        if message.error:
+            self.load_error = message.error
+            self.query_one("#loading", Static).update(f"[b red]error:[/] {message.error}\n\npress q to quit")
+            self.query_one("#status", StatusBar).update(status_text(None, "error"))
+            return
+        await self._start(message.exp)
+
+    # ---- a live run ----
+
+    async def _start(self, exp: Experiment) -> None:
+        self.exp = exp
+        graph = exp.graph
+        await self._show_main(ExplorerState(graph, {e.key: edge_view(exp.run, e) for e in graph.edges}), self._title(exp))
+        self.driver = RunDriver(exp, lambda b: self.post_message(RunUpdate(b)), clock=self.clock)
+        self._drive()
+        if self.autorun:
+            self.driver.play()
+
+    def _title(self, exp: Experiment) -> str:
+        c, s, sep = exp.task.model.cfg, exp.settings, " | " if self.ascii_only else " │ "
+        shape = f"{c.n_layers}L {c.n_heads}H d{c.d_model}{' attn-only' if c.attn_only else ''}"
+        ablation = "zero" if s.zero_ablation else "corrupted"
+        return sep.join([" acdc-tui", exp.task.name, shape, f"τ {exp.run.threshold:g}", f"metric {exp.metric_name}", f"{ablation} ablation", f"{s.device} {s.dtype}", f"engine {s.engine}"])
+
+    @work(thread=True, group="run", exit_on_error=False)
+    def _drive(self) -> None:
+        worker = get_current_worker()
+        self.driver.loop(lambda: worker.is_cancelled)
+
+    def on_run_update(self, message: RunUpdate) -> None:
+        batch = message.batch
+        changes = self.state.apply(batch)
+        self.query_one("#log", DecisionLog).add_events(batch.events)
+        for note in batch.notes:
+            self.query_one("#log", DecisionLog).add_note(note)
+            self.notify(note, severity="error" if note.startswith("error") else "information")
+            if self._quit_after_export:
+                self._quit_after_export = False
+                if note.startswith("exported"):
+                    self.exit()
+        self.query_one("#sidebar", HookTree).refresh_items(changes.nodes, changes.edges)
+        self.query_one("#edges", EdgeTable).update_edges(changes.edges)
+        self.query_one("#spark", Sparkline).data = self.state.metric_series[-2000:]
+        self.query_one("#status", StatusBar).update(status_text(batch.status, ascii_only=self.ascii_only))
+        if self.exp is not None:
+            self.query_one("#title", TitleBar).update(self._title(self.exp))
+        if changes.edges or changes.nodes:
+            self._dag_dirty = True
+        if self.selected is not None:
+            self.query_one("#details", Details).refresh_body()
+
+    # ---- browsing a file ----
+
+    async def _browse(self, circuit: Circuit, graph: ComputationalGraph) -> None:
+        state = ExplorerState.from_circuit(graph, circuit)
+        sep = " | " if self.ascii_only else " │ "
+        cfg = circuit.model.get("config", {})
+        title = sep.join([" acdc-tui (file)", str(circuit.task.get("name")), f"{cfg.get('n_layers')}L {cfg.get('n_heads')}H", f"τ {circuit.settings.get('threshold')}", f"metric {circuit.task.get('metric')}", "complete" if circuit.complete else "partial"])
+        await self._show_main(state, title)
+        self.query_one("#log", DecisionLog).add_note(f"Browsing {self.description}: {state.status.kept} of {state.status.total} tested edges kept. No model is loaded: run the task to change edges.")
+        self.query_one("#status", StatusBar).update(status_text(state.status, "viewing", self.ascii_only))
+
+    # ---- drawing ----
+
+    def _redraw_dag(self) -> None:
+        if not self._dag_dirty or self.state is None or not self.query("#dag"):
+            return
+        self._dag_dirty = False
+        present = self.state.present_edges()
+        dag = self.query_one("#dag", DagView)
+        states = {n.label: self.state.node_state(n) for n in self.state.graph.nodes}
+        if len(present) > DAG_MAX_EDGES:
+            dag.show(render_circuit(self.state.graph, [], ascii_only=self.ascii_only), states, f"{len(present)} edges present: the DAG is drawn once at most {DAG_MAX_EDGES} remain. The Edges tab (2) lists them all.")
+            return
+        dag.show(render_circuit(self.state.graph, present, ascii_only=self.ascii_only), states)
+        self._sync_dag_selection()
+
+    def _sync_dag_selection(self) -> None:
+        dag = self.query_one("#dag", DagView)
+        if isinstance(self.selected, Edge):
+            dag.select(edge=(self.selected.sender.label, self.selected.receiver.label))
+        elif isinstance(self.selected, Node):
+            dag.select(node=self.selected.label)
+
+    # ---- selection: shown everywhere ----
+
+    def select(self, target: Node | Edge | None, source: str = "") -> None:
+        if target is None or self.state is None:
+            return
+        self.selected = target
+        self.query_one("#details", Details).show(target)
+        self._sync_dag_selection()
+        if source != "table" and isinstance(target, Edge):
+            self.query_one("#edges", EdgeTable).show_edge(target)
+        if source != "tree":
+            self.query_one("#sidebar", HookTree).reveal(target)
+
+    def on_tree_node_highlighted(self, event: Tree.NodeHighlighted) -> None:
+        kind, value = event.node.data or (None, None)
+        if kind in ("node", "edge"):
+            self.select(value, "tree")
+
+    def on_edge_chosen(self, message: EdgeChosen) -> None:
+        self.select(message.edge, "table")
+
+    # ---- commands ----
+
+    def _live(self) -> bool:
+        if self.driver is None:
+            self.notify("No run here: " + ("browsing a file; run its task to change edges" if self.circuit else "the task is still loading" if self.load_error is None else self.load_error), severity="warning")
+            return False
+        return True
+
+    def _selected_edge(self) -> Edge | None:
+        if not isinstance(self.selected, Edge):
+            self.notify("Select an edge first: expand a hook point in the side bar (→) or pick a row in the Edges tab (2).", severity="warning")
+            return None
+        if not self.selected.tested:
+            self.notify(f"{self.selected.sender.label} → {self.selected.receiver.label} is structural: ACDC never tests or removes it.", severity="warning")
+            return None
+        return self.selected
+
+    def action_toggle_run(self) -> None:
+        if self._live():
+            self.driver.toggle()
+
+    def action_step_edge(self) -> None:
+        if self._live():
+            self.driver.step_edge()
+
+    def action_step_node(self) -> None:
+        if self._live():
+            self.driver.step_node()
+
+    def _override(self, what: str) -> None:
+        if self._live() and (edge := self._selected_edge()) is not None:
+            getattr(self.driver, what)(edge)
+
+    def action_pin(self) -> None:
+        self._override("pin")
+
+    def action_force_prune(self) -> None:
+        self._override("force_prune")
+
+    def action_clear_override(self) -> None:
+        self._override("clear_override")
+
+    def action_threshold(self) -> None:
+        if not self._live():
+            return
+
+        def check(text: str) -> str | None:
+            try:
+                v = float(text)
+            except ValueError:
+                return f"{text!r} is not a number, e.g. 0.01"
+            return "τ cannot be NaN" if math.isnan(v) else None
+
+        def done(value: str | None) -> None:
+            if value is not None:
+                self.driver.set_threshold(float(value))
+
+        self.push_screen(Prompt("New threshold τ for the rest of the run", f"{self.driver.run.threshold:g}", check, "Edges already decided keep their decisions."), done)
+
+    def action_export(self) -> None:
+        if self.driver is None and self.circuit is None:
+            self._live()
+            return
+
+        def check(text: str) -> str | None:
+            p = Path(text.strip() or ".")
+            if p.is_dir():
+                return f"{p} is a directory: give a file name"
+            if not p.parent.is_dir():
+                return f"directory {str(p.parent)!r} does not exist"
+            return None
+
+        def done(value: str | None) -> None:
+            if value is None:
+                return
+            path = Path(value.strip())
+            dot = path.with_suffix(".dot")
+            if self.driver is not None:
+                self.driver.export(path, dot)
+            else:
+                write_circuit(self.circuit, path)
+                dot.write_text(to_dot(self.circuit))
+                self.notify(f"exported to {path} and {dot}")
+
+        self.push_screen(Prompt("Export the circuit JSON to (DOT is written beside it)", str(self.out), check), done)
+
+    def action_tab(self, name: str) -> None:
+        """Show a tab and put the keyboard in it."""
+        if self.query("#tabs"):
+            self.query_one("#tabs", TabbedContent).active = f"tab-{name}"
+            target = {"circuit": "#dag", "edges": "#edge-data", "details": "#details"}[name]
+            self.query_one(target).focus()
+
+    def action_filter(self) -> None:
+        if self.query("#tabs"):
+            self.action_tab("edges")
+            self.query_one("#edge-filter").focus()
+
+    def action_toggle_sidebar(self) -> None:
+        if self.query("#sidebar"):
+            self.query_one("#sidebar").toggle_class("hidden")
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(help_text()))
+
+    def run_in_progress(self) -> bool:
+        return self.driver is not None and self.driver.run.done > 0 and not self.driver.run.finished
+
+    def action_quit_app(self) -> None:
+        if not self.run_in_progress():
+            self.exit()
+            return
+        self.driver.pause()
+        done, total = self.driver.run.done, self.driver.run.total
+
+        def chosen(choice: str | None) -> None:
+            if choice == "quit":
+                self.exit()
+            elif choice == "save":
+                self._quit_after_export = True
+                self.out.parent.mkdir(parents=True, exist_ok=True)
+                self.driver.export(self.out, self.out.with_suffix(".dot"))
+
+        self.push_screen(ConfirmQuit(f"The run is in progress ({done}/{total} edges decided; paused now). Quit?"), chosen)
+
+    def on_unmount(self) -> None:
+        if self.driver is not None:
+            self.workers.cancel_group(self, "run")
+            self.driver.wake()
+
+    def get_system_commands(self, screen):
+        yield from super().get_system_commands(screen)
+        for a in ACTIONS:
+            yield SystemCommand(a.title if a.title != "τ" else "Threshold τ", f"{a.help}  [{a.key}]", lambda a=a: self.run_action(a.name))

@@ -1,0 +1,122 @@
+"""What the explorer shows, kept apart from the widgets: edge states, node states, history.
+
+Filled from the driver's batches (a live run) or from a circuit file (browsing). It holds no
+ACDC logic: edge states are copies of the run's records; node states are derived for display.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..circuit_io import Circuit
+from ..events import EdgeForced, EdgeTested, Event, OverrideApplied
+from ..graph import ComputationalGraph, Edge, EdgeType, Node
+from ..reference_log import format_event
+from ..run_driver import FINISHED, Batch, EdgeView, RunStatus
+
+EdgeKey = tuple[Node, Node]
+PENDING_VIEW = EdgeView(True, None, None, None, None, False, False)
+
+
+@dataclass
+class Changes:
+    edges: set[EdgeKey] = field(default_factory=set)
+    nodes: set[Node] = field(default_factory=set)  # nodes whose state or counts may differ now
+
+
+def edge_state(edge: Edge, v: EdgeView) -> str:
+    if not edge.tested:
+        return "structural" if v.present else "removed"
+    if v.decided_by is None:
+        return "removed" if not v.present else "pending"
+    return "kept" if v.present else "removed"
+
+
+def edge_flags(v: EdgeView) -> str:
+    return " ".join(f for f, on in (("pinned", v.pinned), ("forced", v.forced)) if on)
+
+
+def format_delta(delta: float | None) -> str:
+    return "" if delta is None else f"{delta:+.4g}"
+
+
+class ExplorerState:
+    def __init__(self, graph: ComputationalGraph, edges: dict[EdgeKey, EdgeView] | None = None, status: RunStatus | None = None) -> None:
+        self.graph = graph
+        self.edges: dict[EdgeKey, EdgeView] = {e.key: PENDING_VIEW for e in graph.edges}
+        if edges:
+            self.edges.update(edges)
+        self.status = status
+        self.order = {n: i for i, n in enumerate(graph.nodes)}  # visiting order
+        self.metric_series: list[float] = []
+        self.history: dict[EdgeKey, list[str]] = {}  # log lines per edge, for the details pane
+
+    @classmethod
+    def from_circuit(cls, graph: ComputationalGraph, circuit: Circuit) -> "ExplorerState":
+        """A finished state from an exported file (edges must exist in `graph`)."""
+        views = {(e.sender, e.receiver): EdgeView(e.present, e.delta, e.step, e.decided_by, None, e.pinned, e.forced) for e in circuit.edges}
+        kept = sum(1 for e in circuit.edges if e.present and e.type is not EdgeType.PLACEHOLDER)
+        m = circuit.metrics
+        s = circuit.summary
+        status = RunStatus(
+            FINISHED, s.get("edges_decided", 0), s.get("edges_total", 0), s.get("edges_decided", 0), kept,
+            m.get("initial"), m.get("final"), circuit.settings.get("threshold", float("nan")), None,
+            s.get("elapsed_s", 0.0), 0.0, None, circuit.complete,
+        )
+        return cls(graph, views, status)
+
+    # ---- updates ----
+
+    def apply(self, batch: Batch) -> Changes:
+        ch = Changes()
+        before = self.status.current_node if self.status else None
+        self.status = batch.status
+        for key, view in batch.edges.items():
+            self.edges[key] = view
+            ch.edges.add(key)
+            ch.nodes.update(key)  # the receiver's counts, the sender's liveness
+        ch.nodes.update(n for n in (before, batch.status.current_node) if n is not None)
+        for ev in batch.events:
+            self._remember(ev)
+        return ch
+
+    def _remember(self, ev: Event) -> None:
+        if isinstance(ev, (EdgeTested, EdgeForced)):
+            self.metric_series.append(ev.current_metric)
+        if isinstance(ev, (EdgeTested, EdgeForced, OverrideApplied)):
+            self.history.setdefault(ev.edge.key, []).extend(f"[{ev.seq}] {line}" for line in format_event(ev))
+
+    # ---- queries ----
+
+    def view(self, edge: Edge) -> EdgeView:
+        return self.edges[edge.key]
+
+    def present_edges(self) -> list[Edge]:
+        return [e for e in self.graph.edges if self.edges[e.key].present]
+
+    def finished(self) -> bool:
+        return self.status is not None and self.status.mode == FINISHED
+
+    def node_state(self, node: Node) -> str:
+        """pending | current | alive | dead, for display."""
+        st = self.status
+        if st is not None and st.current_node == node and st.mode != FINISHED:
+            return "current"
+        if node != self.graph.output_node and not any(self.edges[e.key].present for e in self.graph.outgoing(node)):
+            return "dead"
+        if self.finished() or (st is not None and st.current_node is not None and self.order[node] < self.order[st.current_node]):
+            return "alive"
+        return "pending"
+
+    def in_counts(self, node: Node) -> tuple[int, int, int]:
+        """(kept, removed, total) of a node's tested incoming edges; undecided ones count as neither."""
+        kept = removed = total = 0
+        for e in self.graph.incoming[node]:
+            if not e.tested:
+                continue
+            v = self.edges[e.key]
+            total += 1
+            if v.decided_by is not None or not v.present:
+                kept += v.present
+                removed += not v.present
+        return kept, removed, total

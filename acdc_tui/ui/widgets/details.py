@@ -1,0 +1,73 @@
+"""The Details tab: the selected node or edge, its numbers and its history."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from ...graph import Edge, Node
+from ..state import ExplorerState, edge_flags, edge_state, format_delta
+
+
+def edge_details(state: ExplorerState, e: Edge) -> Text:
+    v = state.view(e)
+    t = Text()
+    t.append(f"{e.sender.label} → {e.receiver.label}\n", style="bold")
+    t.append(f"{e.sender} → {e.receiver}\n\n", style="dim")
+    rows = [
+        ("type", e.type.value),
+        ("state", edge_state(e, v)),
+        ("decided by", v.decided_by or "not yet"),
+        ("Δ (new − old metric)", format_delta(v.delta) or "not measured"),
+        ("threshold rule said", "—" if v.tested_present is None else ("keep" if v.tested_present else "remove")),
+        ("override", edge_flags(v) or "none"),
+        ("step", "—" if v.seq is None else str(v.seq)),
+    ]
+    for k, val in rows:
+        t.append(f"{k:>22}  ", style="dim")
+        t.append(f"{val}\n")
+    history = state.history.get(e.key, [])
+    t.append("\nHistory\n", style="bold")
+    t.append("\n".join(history) if history else "no events yet", style="" if history else "dim")
+    return t
+
+
+def node_details(state: ExplorerState, n: Node) -> Text:
+    kept, removed, total = state.in_counts(n)
+    t = Text()
+    t.append(f"{n.label}\n", style="bold")
+    t.append(f"{n}\n\n", style="dim")
+    t.append(f"{'state':>22}  {state.node_state(n)}\n")
+    t.append(f"{'incoming type':>22}  {state.graph.incoming_type[n].value}\n")
+    t.append(f"{'tested in-edges':>22}  {kept} kept, {removed} removed, {total - kept - removed} undecided, {total} in all\n")
+    outs = [e for e in state.graph.outgoing(n) if state.view(e).present]
+    t.append(f"{'present out-edges':>22}  {len(outs)} of {len(state.graph.outgoing(n))}\n\n")
+    t.append("Incoming edges\n", style="bold")
+    for e in state.graph.incoming[n]:
+        v = state.view(e)
+        s = edge_state(e, v)
+        t.append(f"  ← {e.sender.label:<12} {format_delta(v.delta):>11}  {s}", style={"kept": "green", "removed": "red"}.get(s, "dim"))
+        t.append(f"  {edge_flags(v)}\n", style="yellow")
+    return t
+
+
+class Details(VerticalScroll):
+    def __init__(self, state: ExplorerState, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.state = state
+        self.target: Node | Edge | None = None
+
+    def compose(self):
+        yield Static("Select a hook point or an edge (side bar, Edges tab) to see it here.", id="details-body")
+
+    def show(self, target: Node | Edge | None) -> None:
+        self.target = target
+        self.refresh_body()
+
+    def refresh_body(self) -> None:
+        body = self.query_one("#details-body", Static)
+        if isinstance(self.target, Edge):
+            body.update(edge_details(self.state, self.target))
+        elif isinstance(self.target, Node):
+            body.update(node_details(self.state, self.target))

@@ -1,0 +1,88 @@
+"""Modal screens: a one-line input (τ, export path), the quit question, the key help."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Static
+
+
+class Prompt(ModalScreen[str | None]):
+    """Ask for one value; `check` returns an error message or None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = """
+    Prompt { align: center middle; }
+    Prompt > Vertical { width: 70; max-width: 95%; height: auto; border: round $accent; background: $surface; padding: 0 1; }
+    Prompt #prompt-error { color: $error; height: auto; }
+    """
+
+    def __init__(self, title: str, value: str, check: Callable[[str], str | None], help: str = "") -> None:
+        super().__init__()
+        self.title_, self.value, self.check, self.help = title, value, check, help
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label(self.title_)
+            yield Input(self.value, id="prompt-input")
+            yield Static(self.help + "  (enter: ok, esc: cancel)", classes="dim")
+            yield Static("", id="prompt-error")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        error = self.check(event.value)
+        if error:
+            self.query_one("#prompt-error", Static).update(error)
+            return
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ConfirmQuit(ModalScreen[str]):
+    """A run is in progress: quit, save then quit, or stay."""
+
+    BINDINGS = [
+        Binding("y", "choose('quit')", "Quit"),
+        Binding("s", "choose('save')", "Save and quit"),
+        Binding("n,escape", "choose('stay')", "Stay"),
+    ]
+    DEFAULT_CSS = """
+    ConfirmQuit { align: center middle; }
+    ConfirmQuit > Vertical { width: 64; max-width: 95%; height: auto; border: round $warning; background: $surface; padding: 0 1; }
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.message)
+            yield Static("[b]y[/b] quit   [b]s[/b] save the circuit JSON, then quit   [b]n[/b]/esc stay")
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,f1,q", "dismiss", "Close")]
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Vertical { width: 76; max-width: 98%; height: auto; max-height: 95%; border: round $accent; background: $surface; padding: 0 1; overflow-y: auto; }
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.text)
+
+    def action_dismiss(self) -> None:  # type: ignore[override]
+        self.dismiss(None)

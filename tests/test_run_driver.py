@@ -1,0 +1,126 @@
+"""The driver the explorer runs in its worker thread: commands from another thread, batched snapshots."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import orjson
+import pytest
+
+from acdc_tui.events import EdgeTested, NodeEntered, NodeSkipped, RunFinished
+from acdc_tui.run_driver import FINISHED, PAUSED, RunDriver
+
+from tests.helpers import experiment, final_state
+
+
+class Harness:
+    """A driver looping in a thread, as the UI's worker runs it."""
+
+    def __init__(self, exp) -> None:
+        self.batches = []
+        self.driver = RunDriver(exp, self.batches.append, flush_interval=0.01)
+        self._cancel = False
+        self.thread = threading.Thread(target=self.driver.loop, args=(lambda: self._cancel,))
+        self.thread.start()
+
+    def wait(self, pred, timeout: float = 30.0) -> None:
+        end = time.monotonic() + timeout
+        while not pred():
+            assert time.monotonic() < end, "timed out"
+            time.sleep(0.005)
+
+    def idle(self, mode: str = PAUSED) -> None:
+        self.wait(lambda: self.batches and self.batches[-1].status.mode == mode and self.driver._commands.empty())
+
+    def close(self) -> None:
+        self._cancel = True
+        self.driver.wake()
+        self.thread.join(5)
+
+    def events(self):
+        return [ev for b in self.batches for ev in b.events]
+
+
+@pytest.fixture
+def harness():
+    made = []
+
+    def make(exp):
+        made.append(Harness(exp))
+        return made[-1]
+
+    yield make
+    for h in made:
+        h.close()
+
+
+def test_starts_paused_and_runs_to_the_same_circuit(harness):
+    straight = experiment("tracr-reverse")
+    list(straight.run.events())
+    h = harness(experiment("tracr-reverse"))
+    h.idle()
+    assert h.driver.run.done == 0 and h.batches[-1].status.mode == PAUSED
+    h.driver.play()
+    h.idle(FINISHED)
+    assert final_state(h.driver.exp) == final_state(straight)
+    last = h.batches[-1].status
+    assert last.done == last.total == straight.run.total and last.complete
+    assert isinstance(h.events()[-1], RunFinished)
+    # every edge the run decided reached the UI in some batch, with its final state
+    seen = {}
+    for b in h.batches:
+        seen.update(b.edges)
+    for key, rec in straight.run.records.items():
+        if rec.decided_by is not None:
+            assert seen[key].present == rec.present and seen[key].seq == rec.seq
+
+
+def test_stepping_then_running_is_exact_and_steps_stop_where_they_should(harness):
+    straight = experiment("tracr-proportion")
+    list(straight.run.events())
+    h = harness(experiment("tracr-proportion"))
+    h.idle()
+    tested = lambda: sum(isinstance(e, EdgeTested) for e in h.events())  # noqa: E731
+    for i in range(1, 4):
+        h.driver.step_edge()
+        h.wait(lambda: tested() == i and h.batches[-1].status.mode == PAUSED)
+    time.sleep(0.1)
+    assert tested() == 3  # each step stopped after one edge
+    nodes = lambda: sum(isinstance(e, (NodeEntered, NodeSkipped)) for e in h.events())  # noqa: E731
+    entered = nodes()
+    h.driver.step_node()
+    h.wait(lambda: nodes() == entered + 1 and h.batches[-1].status.mode == PAUSED)
+    assert type(h.events()[-1]).__name__ in ("NodeEntered", "NodeSkipped")
+    h.driver.play()
+    h.idle(FINISHED)
+    assert final_state(h.driver.exp) == final_state(straight)
+
+
+def test_overrides_while_paused_apply_at_once(harness, tmp_path):
+    straight = experiment("tracr-reverse")
+    list(straight.run.events())
+    removed = next(r.edge for r in straight.run.records.values() if r.decided_by == "test" and not r.present)
+    h = harness(experiment("tracr-reverse"))
+    h.driver.play()
+    h.idle(FINISHED)
+    h.driver.pin(removed)
+    h.wait(lambda: any(removed.key in b.edges and b.edges[removed.key].pinned for b in h.batches))
+    assert h.driver.run.records[removed.key].present
+    assert h.batches[-1].edges[removed.key].pinned
+    out = tmp_path / "c.json"
+    h.driver.export(out, tmp_path / "c.dot")
+    h.wait(lambda: any(n.startswith("exported") for b in h.batches for n in b.notes))
+    data = orjson.loads(out.read_bytes())
+    assert data["complete"] is True
+    assert f"{removed.sender}->{removed.receiver}" in data["settings"]["pins"]
+    assert (tmp_path / "c.dot").read_text().startswith("digraph")
+
+
+def test_a_failing_export_is_a_note_not_a_crash(harness, tmp_path):
+    h = harness(experiment("tracr-proportion"))
+    h.idle()
+    h.driver.export(tmp_path / "missing" / "c.json")
+    h.wait(lambda: any(n.startswith("error: export failed") for b in h.batches for n in b.notes))
+    h.driver.play()
+    h.idle(FINISHED)
