@@ -102,7 +102,7 @@ class ExplorerApp(App):
     CSS = """
     #loading { height: 1fr; content-align: center middle; color: $text-muted; }
     #main { height: 1fr; }
-    #sidebar { width: 34; max-width: 40%; border-right: vkey $panel-lighten-2; }
+    #sidebar { width: 30%; max-width: 36; min-width: 22; border-right: vkey $panel-lighten-2; }
     #sidebar.hidden { display: none; }
     #editor { width: 1fr; }
     #tabs { height: 1fr; }
@@ -202,6 +202,10 @@ class ExplorerApp(App):
         await self._show_main(ExplorerState(graph, {e.key: edge_view(exp.run, e) for e in graph.edges}), self._title(exp))
         self.driver = RunDriver(exp, lambda b: self.post_message(RunUpdate(b)), clock=self.clock)
         self._drive()
+        self.query_one("#log", DecisionLog).add_note(
+            f"Ready: {exp.run.total} edges to decide. space runs or pauses, n steps one edge, N steps to the next receiver; "
+            "select an edge (side bar → or the Edges tab) to pin (p) or prune (x) it; F1 lists every key."
+        )
         if self.autorun:
             self.driver.play()
 
@@ -286,7 +290,7 @@ class ExplorerApp(App):
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted) -> None:
         kind, value = event.node.data or (None, None)
-        if kind in ("node", "edge"):
+        if kind in ("node", "edge") and event.control.has_focus:  # only the user's moves select
             self.select(value, "tree")
 
     def on_edge_chosen(self, message: EdgeChosen) -> None:

@@ -16,6 +16,7 @@ from ...graph import Edge
 from ..state import ExplorerState, edge_flags, edge_state, format_delta
 
 COLUMNS = ("step", "sender", "receiver", "type", "state", "Δ", "flags")
+WIDTHS = (6, 12, 12, 18, 10, 11, 13)  # fixed: cells change as the run goes
 STATE_STYLE = {"pending": "dim", "kept": "green", "removed": "red", "structural": "dim"}
 REBUILD_OVER = 400  # past this many changed rows, rebuilding is cheaper than cell updates
 
@@ -60,8 +61,8 @@ class EdgeTable(Vertical):
     def compose(self) -> ComposeResult:
         yield Input(placeholder="/ filter: words that must all match, e.g. 'a1.0 removed pinned'", id="edge-filter")
         table = DataTable(id="edge-data", cursor_type="row", zebra_stripes=True)
-        for c in COLUMNS:
-            table.add_column(c, key=c)
+        for c, w in zip(COLUMNS, WIDTHS):
+            table.add_column(c, key=c, width=w)
         yield table
 
     @property
@@ -150,11 +151,15 @@ class EdgeTable(Vertical):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
-        if self._syncing or event.row_key is None:
+        if self._syncing or event.row_key is None or not self.table.has_focus:  # only the user's moves select
             return
         edge = self._shown.get(event.row_key.value)
         if edge is not None:
             self.post_message(EdgeChosen(edge))
+
+    def on_descendant_focus(self, event) -> None:
+        if event.widget is self.table and (edge := self._cursor_edge()) is not None:
+            self.post_message(EdgeChosen(edge))  # the row under the cursor is the selection
 
     # ---- filter and sort ----
 

@@ -21,9 +21,9 @@ ASCII_MARK = {"pending": ".", "current": ">", "alive": "o", "dead": "x"}
 
 
 def group_of(node: Node) -> str:
-    if node.layer is None:
-        return "output" if node.kind == "output" else "inputs"
-    return f"layer {node.layer}"
+    if node.kind == "output":
+        return "output"
+    return "inputs" if node.layer is None or node.kind == "resid_pre" else f"layer {node.layer}"
 
 
 class HookTree(Tree, inherit_bindings=False):

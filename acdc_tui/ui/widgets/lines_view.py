@@ -25,6 +25,7 @@ class LinesView(ScrollView, can_focus=True):
         self.lines: list[str] = []
         self.styles_: list[Style | None] = []
         self._width = 0
+        self._follow = True  # stick to the bottom until the user scrolls up
 
     def set_lines(self, lines: list[str], styles: list[Style | None] | None = None) -> None:
         self.lines = list(lines)
@@ -32,15 +33,22 @@ class LinesView(ScrollView, can_focus=True):
         self._width = max((len(l) for l in self.lines), default=0)
         self._resize()
 
-    def append(self, lines: list[str], style: Style | None = None, follow: bool = True) -> None:
+    def append(self, lines: list[str], style: Style | None = None) -> None:
         """Add lines at the end; stay at the bottom if the view was there (like `tail -f`)."""
-        at_end = self.scroll_y >= self.max_scroll_y
         self.lines.extend(lines)
         self.styles_.extend([style] * len(lines))
         self._width = max(self._width, max((len(l) for l in lines), default=0))
         self._resize()
-        if follow and at_end:
-            self.scroll_to(y=max(0, len(self.lines) - self.scrollable_content_region.height), animate=False, immediate=True)
+        if self._follow:
+            self.call_after_refresh(self._to_end)
+
+    def _to_end(self) -> None:
+        self.scroll_to(y=self.max_scroll_y, animate=False)
+        self._follow = True
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        self._follow = new >= self.max_scroll_y
 
     def _resize(self) -> None:
         self.virtual_size = Size(self._width, len(self.lines))
