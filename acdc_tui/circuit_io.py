@@ -9,7 +9,7 @@ Schema `acdc-tui.circuit` version 1 (documented in README.md, "Circuit JSON"):
       "model": {"config": {...}, "fingerprint": "sha256:..."},
       "settings": {"threshold", "zero_ablation", "abs_value_threshold", "tree_shaking", "engine",
                    "device", "dtype", "use_pos_embed", "pins": [edge], "force_prunes": [edge]},
-      "metrics": {"initial", "final"},
+      "metrics": {"initial", "final", "full", "circuit", "empty"},   # see acdc_tui/evaluation.py
       "summary": {"edges_total", "edges_kept", "edges_decided", "elapsed_s"},
       "edges": [{"sender": {"hook", "head"}, "receiver": {"hook", "head"},
                  "type": "addition"|"direct_computation"|"placeholder",

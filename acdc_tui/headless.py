@@ -17,11 +17,11 @@ from .reference_log import format_event
 class ProgressLine:
     """Live progress on a terminal (one rewritten line), a line every few seconds otherwise."""
 
-    def __init__(self, stream: IO[str], progress: Progress) -> None:
+    def __init__(self, stream: IO[str], progress: Progress, first_line_now: bool = True) -> None:
         self.stream, self.progress = stream, progress
         self.tty = stream.isatty()
         self.interval = 0.1 if self.tty else 5.0
-        self._last = float("-inf")
+        self._last = float("-inf") if first_line_now else time.monotonic()
 
     def update(self, kept: int, metric: float | None, force: bool = False) -> None:
         now = time.monotonic()
@@ -79,10 +79,16 @@ def run_headless(
         write_circuit(circuit, out)
         if dot:
             Path(dot).write_text(to_dot(circuit))
+    m = circuit.metrics
     summary = (
-        f"Summary: kept {circuit.summary['edges_kept']}/{run.total} edges; metric {run.initial_metric:.6g} -> {run.current_metric:.6g}; "
+        f"Summary: kept {circuit.summary['edges_kept']}/{run.total} edges; metric {run.initial_metric:.6g} -> {run.current_metric:.6g} "
+        f"({exp.metric_name}: full model {_g(m.get('full'))}, circuit {_g(m.get('circuit'))}, empty circuit {_g(m.get('empty'))}); "
         f"{progress.tested} edges tested in {progress.elapsed:.2f} s ({progress.rate:.1f} edges/s); circuit written to {out}"
     )
     stdout.write(summary + "\n")
     stdout.flush()
     return circuit
+
+
+def _g(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.6g}"

@@ -134,3 +134,140 @@ def capture(model, tokens: torch.Tensor, names: set[str], pre_hooks: list[tuple[
     with torch.inference_mode(), model.hooks(fwd_hooks=hooks_):
         model(tokens)
     return cache
+
+
+def _set_acdc_flags(model) -> None:
+    model.set_use_attn_result(REQUIRED_FLAGS["use_attn_result"])
+    model.set_use_split_qkv_input(REQUIRED_FLAGS["use_split_qkv_input"])
+    model.set_use_hook_mlp_in(REQUIRED_FLAGS["use_hook_mlp_in"])
+
+
+def _finish(model, device: str, dtype: torch.dtype):
+    _set_acdc_flags(model)
+    check_supported(model.cfg)
+    model.to(device, print_details=False)
+    if dtype != torch.float32:
+        model.to(dtype, print_details=False)
+    model.eval()
+    return model
+
+
+def load_pretrained(name: str, device: str = "cpu", dtype: torch.dtype = torch.float32, **settings):
+    """A TransformerLens hub model (`HookedTransformer.from_pretrained`) with the ACDC hook flags.
+
+    `settings` are from_pretrained's processing options (fold_ln, center_writing_weights, ...),
+    as the task's reference passes them. Without network or a populated Hugging Face cache the
+    run stops with one line saying so.
+    """
+    import logging
+
+    tl = _transformer_lens()
+    check_device(device)
+    previous = logging.getLogger().level
+    logging.getLogger().setLevel(logging.ERROR)  # TL logs processing notes at INFO/WARNING
+    try:
+        model = tl.HookedTransformer.from_pretrained(name, device=device, **settings)
+    except (OSError, ValueError, RuntimeError, ImportError) as e:
+        if "out of memory" in str(e).lower():
+            raise
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise UserError(
+            f"cannot load model {name!r} ({type(e).__name__}: {first}): populate the Hugging Face cache "
+            f"(run once with network access, or copy ~/.cache/huggingface from a machine that has it), "
+            f"or pass a local checkpoint with --model PATH"
+        ) from None
+    except Exception as e:  # requests/httpx connection errors do not share a base class with the above
+        if type(e).__module__.split(".")[0] not in ("requests", "httpx", "huggingface_hub", "urllib3"):
+            raise
+        raise UserError(
+            f"cannot load model {name!r} ({type(e).__name__}): populate the Hugging Face cache "
+            f"(run once with network access), or pass a local checkpoint with --model PATH"
+        ) from None
+    finally:
+        logging.getLogger().setLevel(previous)
+    return _finish(model, device, dtype)
+
+
+def load_checkpoint(path: str, device: str = "cpu", dtype: torch.dtype = torch.float32, **settings):
+    """A Hugging Face-format checkpoint directory (config.json + weights), offline, as a HookedTransformer.
+
+    The weights go through TransformerLens's own conversion for the architecture named in
+    config.json (GPT-2 family tested). By default no processing (no LayerNorm folding or
+    centring), so the logits equal the Hugging Face model's; `settings` may turn them on.
+    """
+    import logging
+    from pathlib import Path
+
+    tl = _transformer_lens()
+    check_device(device)
+    p = Path(path)
+    if not (p / "config.json").is_file():
+        raise UserError(f"--model {path}: not a Hugging Face checkpoint directory (no config.json): save one with model.save_pretrained(DIR)")
+    from transformers import AutoModelForCausalLM
+
+    from transformer_lens import loading_from_pretrained as loading
+
+    import transformers
+
+    previous = logging.getLogger().level
+    logging.getLogger().setLevel(logging.ERROR)
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()  # "Loading weights" bars would break the one-line error contract
+    try:
+        try:
+            hf_model = AutoModelForCausalLM.from_pretrained(str(p), local_files_only=True, torch_dtype=torch.float32)
+        except (OSError, ValueError, KeyError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+            raise UserError(f"--model {path}: cannot load the checkpoint ({type(e).__name__}: {first}): it must be a directory written by save_pretrained") from None
+        try:
+            if type(hf_model).__name__ == "GPT2LMHeadModel":
+                # TransformerLens's GPT-2 config conversion reads `n_ctx`, which configs written by
+                # recent transformers lack, and assumes d_mlp = 4 * d_model: build it here instead.
+                cfg = _gpt2_config(tl, hf_model.config, p.name, device)
+                from transformer_lens.pretrained.weight_conversions import convert_gpt2_weights
+
+                state_dict = convert_gpt2_weights(hf_model, cfg)
+            else:
+                cfg = loading.get_pretrained_model_config(str(p), fold_ln=bool(settings.get("fold_ln", False)), device=device, dtype=torch.float32, local_files_only=True)
+                state_dict = loading.get_pretrained_state_dict(str(p), cfg, hf_model, dtype=torch.float32)
+        except (NotImplementedError, ValueError, KeyError, AttributeError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+            raise UserError(f"--model {path}: TransformerLens cannot convert this architecture ({type(e).__name__}: {first}): use a GPT-2-family checkpoint") from None
+        cfg.tokenizer_name = None  # token ids come from the task; never fetch a tokenizer
+        model = tl.HookedTransformer(cfg, tokenizer=None, move_to_device=False)
+        model.load_and_process_state_dict(
+            state_dict,
+            fold_ln=bool(settings.get("fold_ln", False)),
+            center_writing_weights=bool(settings.get("center_writing_weights", False)),
+            center_unembed=bool(settings.get("center_unembed", False)),
+            fold_value_biases=bool(settings.get("fold_value_biases", False)),
+        )
+    finally:
+        logging.getLogger().setLevel(previous)
+        transformers.logging.set_verbosity(verbosity)
+        transformers.logging.enable_progress_bar()
+    return _finish(model, device, dtype)
+
+
+def _gpt2_config(tl, hf, name: str, device: str):
+    """HookedTransformerConfig for a transformers GPT2Config (what TransformerLens's own mapping sets)."""
+    n_ctx = getattr(hf, "n_positions", None) or getattr(hf, "n_ctx")
+    return tl.HookedTransformerConfig(
+        d_model=hf.n_embd,
+        d_head=hf.n_embd // hf.n_head,
+        n_heads=hf.n_head,
+        d_mlp=hf.n_inner if getattr(hf, "n_inner", None) else 4 * hf.n_embd,
+        n_layers=hf.n_layer,
+        n_ctx=n_ctx,
+        eps=hf.layer_norm_epsilon,
+        d_vocab=hf.vocab_size,
+        act_fn=hf.activation_function,
+        use_attn_scale=getattr(hf, "scale_attn_weights", True),
+        scale_attn_by_inverse_layer_idx=getattr(hf, "scale_attn_by_inverse_layer_idx", False),
+        normalization_type="LN",
+        original_architecture="GPT2LMHeadModel",
+        model_name=name,
+        init_weights=False,
+        device=device,
+    )

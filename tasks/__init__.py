@@ -14,27 +14,77 @@ DEFAULT_TASK = "tracr-reverse"
 
 
 def _builtin() -> dict[str, Callable[..., "Task"]]:
+    from .hub_tasks import docstring, greaterthan, induction_redwood, ioi
+    from .induction_task import induction
     from .tracr_tasks import tracr_proportion, tracr_reverse
 
-    return {"tracr-reverse": tracr_reverse, "tracr-proportion": tracr_proportion}
+    return {
+        "tracr-reverse": tracr_reverse,
+        "tracr-proportion": tracr_proportion,
+        "induction": induction,
+        "ioi": ioi,
+        "greaterthan": greaterthan,
+        "docstring": docstring,
+        "induction-redwood": induction_redwood,
+    }
 
 
-TASK_NAMES = ("tracr-reverse", "tracr-proportion")
+TASK_NAMES = ("tracr-reverse", "tracr-proportion", "induction", "ioi", "greaterthan", "docstring", "induction-redwood")
+
+# What `acdc-tui tasks` prints, without loading (hub tasks would download their models).
+TASK_SUMMARIES = {
+    "tracr-reverse": "tracr: reverse a length-3 sequence (4 layers, 1 head each, MLPs); metrics: l2; offline",
+    "tracr-proportion": "tracr: running proportion of 'x' tokens (2 layers, MLPs); metrics: kl, l2 (default l2); offline",
+    "induction": "induction on repeated random tokens, 2-layer attention-only model trained here; metrics: kl, nll (default kl; suggested τ 0.1); offline",
+    "ioi": "indirect object identification on GPT-2 small (hub); metrics: kl, logit_diff (default kl)",
+    "greaterthan": "greater-than on years, GPT-2 small (hub); metrics: greaterthan, kl (default greaterthan)",
+    "docstring": "docstring argument completion on attn-only-4l (hub); metrics: docstring, kl (default docstring)",
+    "induction-redwood": "induction on OpenWebText, redwood_attn_2l and its hub data; metrics: kl, nll (default kl)",
+}
+HUB_TASKS = ("ioi", "greaterthan", "docstring", "induction-redwood")
 
 
-def load_task(name: str | None = None, task_dir: str | None = None, device: str = "cpu", dtype=None) -> "Task":
-    """A builtin task by name, or a task directory."""
+def load_task(name: str | None = None, task_dir: str | None = None, device: str = "cpu", dtype=None, model_path: str | None = None) -> "Task":
+    """A builtin task by name, or a task directory; `model_path` replaces the task's model with a
+    local Hugging Face checkpoint directory (see acdc_tui.model_backend.load_checkpoint)."""
     import torch
 
     from acdc_tui.errors import UserError
 
     dtype = dtype or torch.float32
+    if task_dir is None and (name or DEFAULT_TASK) not in TASK_NAMES:  # before loading any model
+        raise UserError(f"unknown task {name!r}: choose one of {', '.join(TASK_NAMES)}, or pass --task-dir DIR")
+    model = None
+    if model_path is not None:
+        from acdc_tui.model_backend import load_checkpoint
+
+        model = load_checkpoint(model_path, device, dtype)
     if task_dir is not None:
         from .task_dir import load_task_dir
 
-        return load_task_dir(task_dir, device, dtype)
+        task = load_task_dir(task_dir, device, dtype)
+        return task if model is None else _with_model(task, model, model_path)
     name = name or DEFAULT_TASK
     builtin = _builtin()
     if name not in builtin:
         raise UserError(f"unknown task {name!r}: choose one of {', '.join(TASK_NAMES)}, or pass --task-dir DIR")
-    return builtin[name](device=device, dtype=dtype)
+    if model is not None and name in HUB_TASKS:
+        return builtin[name](device=device, dtype=dtype, model=model, model_path=model_path)
+    task = builtin[name](device=device, dtype=dtype)
+    return task if model is None else _with_model(task, model, model_path)
+
+
+def _with_model(task: "Task", model, model_path: str) -> "Task":
+    """The task with its model replaced; its token ids must fit the new model."""
+    import dataclasses
+
+    from acdc_tui.errors import UserError
+
+    from .task import check_tokens
+
+    try:
+        clean = check_tokens(task.clean.cpu(), model, "the task's clean tokens")
+        corrupted = None if task.corrupted is None else check_tokens(task.corrupted.cpu(), model, "the task's corrupted tokens")
+    except UserError as e:
+        raise UserError(f"--model {model_path} does not fit task {task.name}: {e}") from None
+    return dataclasses.replace(task, model=model, clean=clean, corrupted=corrupted, source=f"{task.source} with model {model_path}", ground_truth=None)
