@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -34,18 +35,19 @@ def _threshold(text: str) -> float:
     return value
 
 
-def _add_run_options(p: argparse.ArgumentParser) -> None:
+def _add_run_options(p: argparse.ArgumentParser, threshold_required: bool = True) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--task", help="builtin task name (default tracr-reverse; see `acdc-tui tasks`)")
     src.add_argument("--task-dir", help="directory with config.json, weights.pt, tokens.pt")
-    p.add_argument("--threshold", "-t", type=_threshold, required=True, help="τ: an edge is removed if the metric rises by less than this")
+    p.add_argument("--model", metavar="PATH", help="replace the task's model by a local Hugging Face checkpoint directory (GPT-2 family; offline)")
+    p.add_argument("--threshold", "-t", type=_threshold, required=threshold_required, default=None if threshold_required else DEFAULT_THRESHOLD, help="τ: an edge is removed if the metric rises by less than this" + ("" if threshold_required else f" (default {DEFAULT_THRESHOLD})"))
     p.add_argument("--metric", help="metric name (default: the task's)")
     p.add_argument("--zero-ablation", action="store_true", help="ablate to zero instead of the patch (corrupted) data")
     p.add_argument("--abs-value-threshold", action="store_true", help="compare |Δ| with the threshold")
     p.add_argument("--tree-shaking", action="store_true", help="finally remove nodes not on an input-to-output path")
     p.add_argument("--pin", action="append", default=[], metavar="EDGE", help="never remove SENDER->RECEIVER (tested, logged, kept); repeatable")
     p.add_argument("--force-prune", action="append", default=[], metavar="EDGE", help="remove SENDER->RECEIVER without a threshold test; repeatable")
-    p.add_argument("--engine", default="plain", help="evaluation engine (plain)")
+    p.add_argument("--engine", default="fast", help="evaluation engine: fast (default) or plain")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--dtype", default="float32", help="float32 (default) or float64")
     p.add_argument("--out", "-o", default=None, help="circuit JSON to write (default circuit.json)")
@@ -55,11 +57,38 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--headless", action="store_true", help="no UI: log, progress and JSON only")
 
 
+EXPLORER_USAGE = "acdc-tui [--task NAME | --task-dir DIR] [--threshold T] [run options] | acdc-tui COMMAND ..."
+
+
+def build_explorer_parser() -> argparse.ArgumentParser:
+    """`acdc-tui [run options]`: the explorer on a task (the same options as `run`)."""
+    p = OneLineParser(prog="acdc-tui", usage=EXPLORER_USAGE, description="Open the ACDC explorer on a task. The run starts paused: space runs, n steps, F1 lists the keys.")
+    _add_run_options(p, threshold_required=False)
+    for action in p._actions:
+        if action.dest == "out":
+            action.help = f"where Export (e) writes the circuit JSON (default {DEFAULT_OUT_DIR / 'circuit.json'})"
+    _add_explorer_options(p)
+    return p
+
+
+def _add_explorer_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ascii", action="store_true", help="draw with ASCII only (default: Unicode when the terminal encoding is UTF-8)")
+    p.add_argument("--run", action="store_true", help="start running at once instead of paused")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineParser(prog="acdc-tui", description="Automatic Circuit DisCovery (ACDC) for TransformerLens models.")
+    parser = OneLineParser(
+        prog="acdc-tui",
+        usage=EXPLORER_USAGE,
+        description="Automatic Circuit DisCovery (ACDC) for TransformerLens models. With no command, or with run options only, opens the explorer (a terminal UI) on the task; `acdc-tui --help-explorer` lists its options.",
+    )
     sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
+    browse = sub.add_parser("open", help="browse an exported circuit JSON in the explorer (no model needed)")
+    browse.add_argument("circuit")
+    browse.add_argument("--ascii", action="store_true", help="draw with ASCII only")
     run = sub.add_parser("run", help="run ACDC (headless) and export the circuit")
     _add_run_options(run)
+    _add_sweep_parser(sub)
     sub.add_parser("tasks", help="list the builtin tasks")
     dot = sub.add_parser("dot", help="convert a circuit JSON file to Graphviz DOT")
     dot.add_argument("circuit")
@@ -69,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .experiment import Settings, prepare
+    from .experiment import prepare
     from .headless import run_headless
     from .model_backend import check_device, parse_dtype
 
@@ -80,9 +109,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("circuit.json")
     for path in (out, args.log, args.dot):  # fail before the run, not after it
         _check_writable(path)
-    task = tasks.load_task(args.task, args.task_dir, args.device, dtype)
-    settings = Settings(
-        threshold=args.threshold,
+    task = tasks.load_task(args.task, args.task_dir, args.device, dtype, model_path=getattr(args, "model", None))
+    exp = prepare(task, settings_from_args(args))
+    try:
+        run_headless(exp, out, args.log, args.dot, args.quiet)
+    except KeyboardInterrupt:
+        print(f"acdc-tui: interrupted: the edges decided so far are saved in {out} (\"complete\": false)", file=sys.stderr)
+        return 130
+    return 0
+
+
+def settings_from_args(args: argparse.Namespace, threshold: float | None = None):
+    """The run options shared by `run`, `sweep` and the explorer, as Settings."""
+    from .experiment import Settings
+
+    return Settings(
+        threshold=args.threshold if threshold is None else threshold,
         metric=args.metric,
         zero_ablation=args.zero_ablation,
         abs_value_threshold=args.abs_value_threshold,
@@ -93,13 +135,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         pins=tuple(args.pin),
         force_prunes=tuple(args.force_prune),
     )
-    exp = prepare(task, settings)
-    try:
-        run_headless(exp, out, args.log, args.dot, args.quiet)
-    except KeyboardInterrupt:
-        print(f"acdc-tui: interrupted: the edges decided so far are saved in {out} (\"complete\": false)", file=sys.stderr)
-        return 130
-    return 0
 
 
 def _check_writable(path: str | Path | None) -> None:
@@ -115,20 +150,125 @@ def _check_writable(path: str | Path | None) -> None:
         raise UserError(f"cannot write {p}: directory {str(parent)!r} is not writable")
 
 
-def cmd_default() -> int:
-    """No arguments: the embedded default task, headless, outputs under ./acdc-output/."""
-    DEFAULT_OUT_DIR.mkdir(exist_ok=True)
-    args = build_parser().parse_args(["run", "--threshold", str(DEFAULT_THRESHOLD), "--out", str(DEFAULT_OUT_DIR / "circuit.json"), "--log", str(DEFAULT_OUT_DIR / "run.log"), "--dot", str(DEFAULT_OUT_DIR / "circuit.dot")])
-    return cmd_run(args)
+_NOT_FOR_SWEEP = {"threshold": "--threshold (give --thresholds or --logspace)", "log": "--log", "dot": "--dot"}
+
+
+def _add_sweep_parser(sub) -> None:
+    """`sweep`: the options of `run` (kept in sync by reusing them), a τ grid instead of --threshold."""
+    sweep = sub.add_parser("sweep", help="run ACDC over many thresholds; ROC and AUC against the task's ground truth")
+    # Let values such as `--logspace -6,0,7` start with a minus sign (argparse only allows plain negative numbers).
+    sweep._negative_number_matcher = re.compile(r"^-\.?\d")
+    _add_run_options(sweep)
+    for action in sweep._actions:
+        if action.dest in _NOT_FOR_SWEEP:
+            action.required, action.help = False, argparse.SUPPRESS
+        elif action.dest == "out":
+            action.help = "sweep JSON to write (default sweep.json)"
+        elif action.dest == "headless":
+            action.help = "accepted for symmetry with run: a sweep is always headless"
+        elif action.dest == "quiet":
+            action.help = "no progress on stderr (table, plots and summary only)"
+    grid = sweep.add_mutually_exclusive_group(required=True)
+    grid.add_argument("--thresholds", metavar="T1,T2,...", help="comma-separated thresholds, e.g. 0.1,0.01,1e-6")
+    grid.add_argument("--logspace", metavar="LO,HI,N", help="N thresholds from 10^LO to 10^HI, log-spaced, e.g. -6,0,7")
+    sweep.add_argument("--with-edges", action="store_true", help="also store each run's kept edges in the JSON")
+    sweep.add_argument("--ascii", action="store_true", help="plots in plain ASCII (default: Unicode when the terminal can show it)")
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .experiment import prepare
+    from .model_backend import check_device, parse_dtype
+    from .sweep import format_report, parse_logspace, parse_thresholds, run_sweep, write_sweep
+    from .text_plot import wants_ascii
+
+    import tasks
+
+    given = [flag for dest, flag in _NOT_FOR_SWEEP.items() if getattr(args, dest, None) not in (None, False)]
+    if given:
+        raise UserError(f"sweep does not take {given[0]}")
+    thresholds = parse_thresholds(args.thresholds) if args.thresholds is not None else parse_logspace(args.logspace)
+    dtype = parse_dtype(args.dtype)
+    check_device(args.device)
+    out = Path(args.out) if args.out else Path("sweep.json")
+    _check_writable(out)
+    task = tasks.load_task(args.task, args.task_dir, args.device, dtype, model_path=getattr(args, "model", None))
+    if task.ground_truth is None:
+        print(f"acdc-tui: note: task {task.name} has no ground-truth circuit: the sweep runs, but without ROC curve or AUC", file=sys.stderr)
+    exp = prepare(task, settings_from_args(args, thresholds[0]))
+    result = run_sweep(exp, thresholds, quiet=args.quiet)
+    write_sweep(result, out, with_edges=args.with_edges)
+    sys.stdout.write(format_report(result, ascii=args.ascii or wants_ascii(sys.stdout)))
+    auc = "" if result.auc is None else f"; AUC {result.auc:.3f}"
+    sys.stdout.write(f"Summary: {len(result.points)} thresholds in {result.elapsed_s:.2f} s{auc}; sweep written to {out}\n")
+    sys.stdout.flush()
+    if not result.complete:
+        print(f"acdc-tui: interrupted: the thresholds finished so far are saved in {out} (\"complete\": false)", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def cmd_explore(args: argparse.Namespace) -> int:
+    """The explorer on a task; headless (same outputs as `run`) with --headless or without a terminal."""
+    if args.out is None:
+        DEFAULT_OUT_DIR.mkdir(exist_ok=True)
+        args.out = str(DEFAULT_OUT_DIR / "circuit.json")
+    if args.headless or not _interactive():
+        if not args.headless:
+            print("acdc-tui: not a terminal: running headless (acdc-tui run ... does this explicitly)", file=sys.stderr)
+        return cmd_run(args)
+    from .model_backend import check_device, parse_dtype
+
+    import tasks
+
+    dtype = parse_dtype(args.dtype)  # cheap checks first: a typo should not wait for the model to load
+    check_device(args.device)
+    _check_writable(args.out)
+    if args.task is not None and args.task not in tasks.TASK_NAMES:
+        raise UserError(f"unknown task {args.task!r}: choose one of {', '.join(tasks.TASK_NAMES)}, or pass --task-dir DIR")
+    if args.task_dir is not None and not Path(args.task_dir).is_dir():
+        raise UserError(f"task directory {args.task_dir!r} does not exist: give a directory with config.json, weights.pt, tokens.pt")
+
+    def load():
+        from .experiment import prepare
+
+        return prepare(tasks.load_task(args.task, args.task_dir, args.device, dtype, model_path=getattr(args, "model", None)), settings_from_args(args))
+
+    from .ui.app import ExplorerApp
+
+    name = args.task_dir or args.task or tasks.DEFAULT_TASK
+    app = ExplorerApp(load=load, out=Path(args.out), description=name, ascii_only=True if args.ascii else None, autorun=args.run)
+    app.run()
+    return 1 if app.load_error else 0
+
+
+def cmd_open(args: argparse.Namespace) -> int:
+    from .circuit_io import read_circuit
+    from .graph import GraphSpec, build_graph
+
+    circuit = read_circuit(args.circuit)
+    graph = build_graph(GraphSpec.from_config(circuit.model.get("config", {}), use_pos_embed=bool(circuit.settings.get("use_pos_embed"))))
+    for e in circuit.edges:
+        if not graph.has_edge(e.sender, e.receiver):
+            raise UserError(f"{args.circuit} has edge {e.sender} -> {e.receiver}, which its model config's graph lacks: the file's model config and edges disagree")
+    if not _interactive():
+        raise UserError("acdc-tui open needs a terminal: use acdc-tui dot FILE for text output")
+    from .ui.app import ExplorerApp
+
+    ExplorerApp(circuit=circuit, circuit_graph=graph, description=str(args.circuit), out=Path(args.circuit).with_name(Path(args.circuit).stem + "-copy.json"), ascii_only=True if args.ascii else None).run()
+    return 0
 
 
 def cmd_tasks() -> int:
     import tasks
 
-    for name in tasks.TASK_NAMES:
-        t = tasks.load_task(name)
-        print(f"{name:18} {t.description}; metrics: {', '.join(sorted(t.metrics))} (default {t.default_metric})")
+    for name in tasks.TASK_NAMES:  # summaries, not load_task: hub tasks would download their models
+        print(f"{name:18} {tasks.TASK_SUMMARIES[name]}")
     print(f"{'--task-dir DIR':18} your own model: config.json, weights.pt, tokens.pt; metric kl (last position)")
+    print(f"{'--model PATH':18} with any task: a local Hugging Face checkpoint directory replaces the task's model")
     return 0
 
 
@@ -146,14 +286,22 @@ def cmd_dot(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        if not argv:
-            return cmd_default()
+        explorer = not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help"))
         try:
-            args = build_parser().parse_args(argv)
+            if argv and argv[0] == "--help-explorer":
+                build_explorer_parser().print_help()
+                return 0
+            args = (build_explorer_parser() if explorer else build_parser()).parse_args(argv)
         except SystemExit as e:  # usage errors (one line, already printed) and --help
             return int(e.code or 0)
+        if explorer:
+            return cmd_explore(args)
+        if args.command == "open":
+            return cmd_open(args)
         if args.command == "run":
             return cmd_run(args)
+        if args.command == "sweep":
+            return cmd_sweep(args)
         if args.command == "tasks":
             return cmd_tasks()
         if args.command == "dot":

@@ -7,9 +7,10 @@ from typing import Any
 
 from .algorithm import AcdcRun
 from .graph import ComputationalGraph, GraphSpec, build_graph, parse_edge
+from .fast_engine import FastEngine
 from .patching import PlainEngine
 
-ENGINES = {"plain": PlainEngine}
+ENGINES = {"fast": FastEngine, "plain": PlainEngine}
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,7 @@ class Settings:
     zero_ablation: bool = False
     abs_value_threshold: bool = False
     tree_shaking: bool = False
-    engine: str = "plain"
+    engine: str = "fast"
     device: str = "cpu"
     dtype: str = "float32"
     pins: tuple[str, ...] = ()  # edges as SENDER->RECEIVER text
@@ -58,44 +59,71 @@ def prepare(task: Any, settings: Settings) -> Experiment:
         zero_ablation=settings.zero_ablation,
         scramble_positions=task.scramble_patch_positions,
     )
-    run = AcdcRun(graph, engine, settings.threshold, settings.abs_value_threshold, settings.tree_shaking)
+    return Experiment(task, settings, graph, metric_name, _make_run(graph, engine, settings, settings.threshold, pins, forced))
+
+
+def _make_run(graph: ComputationalGraph, engine, settings: Settings, threshold: float, pins: list, forced: list) -> AcdcRun:
+    run = AcdcRun(graph, engine, threshold, settings.abs_value_threshold, settings.tree_shaking)
     for e in pins:
         run.pin(e)
     for e in forced:
         run.force_prune(e)
-    return Experiment(task, settings, graph, metric_name, run)
+    return run
+
+
+def new_run(exp: Experiment, threshold: float) -> AcdcRun:
+    """Start `exp` over with a fresh run at `threshold` on the same graph and engine (so the clean and
+    ablated activations are not recomputed), the settings' pins and force-prunes queued again.
+    Replaces `exp.run`; `exp.meta` (fingerprint, full and empty metrics) stays valid."""
+    pins = [parse_edge(t, exp.graph) for t in exp.settings.pins]
+    forced = [parse_edge(t, exp.graph) for t in exp.settings.force_prunes]
+    exp.run = _make_run(exp.graph, exp.run.engine, exp.settings, threshold, pins, forced)
+    return exp.run
+
+
+def describe(exp: Experiment) -> tuple[dict, dict]:
+    """The task and model parts of every exported file (the weights are hashed once per experiment)."""
+    from . import model_backend as backend
+
+    task = exp.task
+    if "fingerprint" not in exp.meta:
+        exp.meta["fingerprint"] = backend.fingerprint(task.model)
+    return (
+        {"name": task.name, "source": task.source, "metric": exp.metric_name, "description": task.description},
+        {"config": backend.model_config(task.model), "fingerprint": exp.meta["fingerprint"]},
+    )
+
+
+def run_settings(exp: Experiment) -> dict:
+    """The settings every exported file records, besides τ, pins and force-prunes."""
+    s = exp.settings
+    keys = ("zero_ablation", "abs_value_threshold", "tree_shaking", "engine", "device", "dtype")
+    return {**{k: getattr(s, k) for k in keys}, "use_pos_embed": exp.task.use_pos_embed}
 
 
 def to_circuit(exp: Experiment, elapsed_s: float, complete: bool):
     """The run's current state as a Circuit (what gets exported)."""
     from . import __version__
-    from . import model_backend as backend
     from .circuit_io import Circuit, CircuitEdge
+    from .evaluation import circuit_metrics
 
-    run, s, task = exp.run, exp.settings, exp.task
-    if "fingerprint" not in exp.meta:  # hashing the weights once per experiment is enough
-        exp.meta["fingerprint"] = backend.fingerprint(task.model)
+    run = exp.run
     edges = [
         CircuitEdge(r.edge.sender, r.edge.receiver, r.edge.type, r.present, r.delta, r.pinned, r.forced, r.seq, r.decided_by)
         for r in run.records.values()
     ]
     decided = sum(1 for r in run.records.values() if r.edge.tested and r.decided_by is not None)
+    task_info, model_info = describe(exp)
     return Circuit(
-        task={"name": task.name, "source": task.source, "metric": exp.metric_name, "description": task.description},
-        model={"config": backend.model_config(task.model), "fingerprint": exp.meta["fingerprint"]},
+        task=task_info,
+        model=model_info,
         settings={
             "threshold": run.threshold,
-            "zero_ablation": s.zero_ablation,
-            "abs_value_threshold": s.abs_value_threshold,
-            "tree_shaking": s.tree_shaking,
-            "engine": s.engine,
-            "device": s.device,
-            "dtype": s.dtype,
-            "use_pos_embed": task.use_pos_embed,
+            **run_settings(exp),
             "pins": [f"{r.edge.sender}->{r.edge.receiver}" for r in run.records.values() if r.pinned],
             "force_prunes": [f"{r.edge.sender}->{r.edge.receiver}" for r in run.records.values() if r.forced],
         },
-        metrics={"initial": run.initial_metric, "final": run.current_metric},
+        metrics={"initial": run.initial_metric, "final": run.current_metric, **circuit_metrics(exp, compute=complete)},
         summary={"edges_total": run.total, "edges_kept": run.kept(), "edges_decided": decided, "elapsed_s": round(elapsed_s, 3)},
         edges=edges,
         complete=complete,

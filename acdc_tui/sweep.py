@@ -44,7 +44,7 @@ from . import roc as roc_mod
 from .errors import UserError
 from .evaluation import empty_metric, full_metric
 from .events import EdgeForced, EdgeTested, NodeSkipped
-from .experiment import Experiment, new_run
+from .experiment import Experiment, describe, new_run, run_settings
 
 SCHEMA = "acdc-tui.sweep"
 SCHEMA_VERSION = 1
@@ -210,11 +210,9 @@ def _add_roc(result: SweepResult, truth, universe) -> None:
 
 def sweep_to_json(result: SweepResult, with_edges: bool = False) -> dict[str, Any]:
     from . import __version__
-    from . import model_backend as backend
 
     exp, s, task = result.exp, result.exp.settings, result.exp.task
-    if "fingerprint" not in exp.meta:
-        exp.meta["fingerprint"] = backend.fingerprint(task.model)
+    task_info, model_info = describe(exp)
     truth = task.ground_truth
     universe = {edge_key(e) for e in exp.graph.tested_edges}
     points = []
@@ -241,17 +239,11 @@ def sweep_to_json(result: SweepResult, with_edges: bool = False) -> dict[str, An
         "acdc_tui_version": __version__,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "complete": result.complete,
-        "task": {"name": task.name, "source": task.source, "metric": exp.metric_name, "description": task.description},
-        "model": {"config": backend.model_config(task.model), "fingerprint": exp.meta["fingerprint"]},
+        "task": task_info,
+        "model": model_info,
         "settings": {
             "thresholds": list(result.thresholds),
-            "zero_ablation": s.zero_ablation,
-            "abs_value_threshold": s.abs_value_threshold,
-            "tree_shaking": s.tree_shaking,
-            "engine": s.engine,
-            "device": s.device,
-            "dtype": s.dtype,
-            "use_pos_embed": task.use_pos_embed,
+            **run_settings(exp),
             "pins": list(s.pins),
             "force_prunes": list(s.force_prunes),
         },

@@ -1,0 +1,504 @@
+"""The fast engine: the plain engine's patching semantics (see patching.py), computed incrementally.
+
+Same answer as PlainEngine for every absent-edge map, up to floating-point rounding; the tests
+compare both engines decision by decision. Where the time goes instead:
+
+* A reference state. The engine keeps every activation of one absent-edge map (first the clean
+  run): each sender's output as `current - ablated`, each head's q/k/v, the natural residual
+  stream. An evaluation recomputes only what differs from it: the receivers whose absent sets
+  differ, and everything downstream that reads a recomputed sender through a *present* edge (or
+  through the natural residual stream). Upstream of the receiver under test that is nothing, and
+  late in a run, when most edges are gone, little downstream either. When an evaluation differs
+  from the reference in more than the receiver under test, the reference moves (one evaluation).
+* Masked edge patching. A patched receiver's input is `ablated_input + mask @ deltas`, one matrix
+  product over the stacked sender deltas, with no hooks and no Python loop over edges.
+* Only what the metric reads. The output receiver and the unembedding are computed at the
+  positions the metric reads (`metric.positions`), and the metric runs on those logits.
+* Speculation. Each evaluation also evaluates, in the same batched forward, the next edges in
+  ACDC's order, each assuming the edges before it are removed; their values are cached by exact
+  absent-edge map, so a later call for that exact map is answered from the cache. A call the
+  prediction missed is a cache miss and is evaluated (with a new speculation) from there. The
+  algorithm sees one `evaluate` per edge, as with the plain engine: its results are the same by
+  construction, whatever the predictions.
+
+Models whose forward pass fast_forward.py does not reproduce run on the plain engine instead
+(`fallback_reason` says why); a start-up check compares the clean logits with the model's own.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+import torch
+
+from . import model_backend as backend
+from .errors import UserError
+from .fast_forward import Weights, unsupported_reason
+from .graph import ComputationalGraph, EdgeType, Node
+from .metrics import Metric
+from .patching import Absent, PlainEngine, ablated_activations
+
+QKV = ("q", "k", "v")
+ACTIVATION_BUDGET = 2**26  # elements of batched sender activations; sets the default speculation width
+CPU_SPECULATION_BUDGET = 2**22  # ... on CPU: per_variant up to 2**18 elements gets the full width
+MAX_WIDTH = 16
+MEMO_SIZE = 1024  # remembered evaluations (whole absent-edge maps)
+
+
+class _Stage:
+    """One step of the forward pass: layer l's attention, layer l's MLP, or the output."""
+
+    def __init__(self, index: int, kind: str, layer: int | None, n_up: int) -> None:
+        self.index, self.kind, self.layer, self.n_up = index, kind, layer, n_up
+
+
+class FastEngine:
+    """Evaluates the metric for a set of absent edges, incrementally from a cached reference state."""
+
+    name = "fast"
+
+    def __init__(
+        self,
+        model,
+        graph: ComputationalGraph,
+        tokens: torch.Tensor,
+        patch_tokens: torch.Tensor | None,
+        metric: Metric,
+        zero_ablation: bool = False,
+        scramble_positions: bool = False,
+        width: int | None = None,
+    ) -> None:
+        if patch_tokens is None:
+            if not zero_ablation:
+                raise UserError("this task has no patch (corrupted) data: use --zero-ablation or give the task corrupted tokens")
+            patch_tokens = tokens
+        if tuple(patch_tokens.shape) != tuple(tokens.shape):
+            raise UserError(f"clean tokens {tuple(tokens.shape)} and corrupted tokens {tuple(patch_tokens.shape)} differ in shape: they must be equal")
+        self.model, self.graph, self.tokens, self.metric = model, graph, tokens, metric
+        self.fallback: PlainEngine | None = None
+        self.fallback_reason = unsupported_reason(model)
+        self.evaluations = self.forwards = self.rebases = 0  # counters, for benchmarks
+        if self.fallback_reason is None:
+            with torch.inference_mode():
+                self._setup(patch_tokens, zero_ablation, scramble_positions, width)
+                self.fallback_reason = self._self_check()
+        if self.fallback_reason is not None:
+            self.fallback = PlainEngine(model, graph, tokens, patch_tokens, metric, zero_ablation, scramble_positions)
+
+    # ---------------------------------------------------------------- setup
+
+    def _setup(self, patch_tokens: torch.Tensor, zero_ablation: bool, scramble_positions: bool, width: int | None) -> None:
+        model, graph, tokens = self.model, self.graph, self.tokens
+        self.w = w = Weights.of(model)
+        L, H, D, dh = w.n_layers, w.n_heads, w.d_model, w.d_head
+        B, P = tokens.shape
+        self.B, self.P = B, P
+        self.N = N = B * P * D
+        self.dtype, self.device = w.W_U.dtype, w.W_U.device
+
+        positions = getattr(self.metric, "positions", None)
+        on_selected = getattr(self.metric, "on_selected", None)
+        if on_selected is None or positions is None:
+            self.pm = list(range(P))
+            self._read = on_selected or self.metric
+        else:
+            self.pm = [p % P for p in positions]
+            self._read = on_selected
+        self.pm_t = torch.tensor(self.pm, device=self.device)
+
+        # senders: input nodes, then per layer its heads' results and its MLP output
+        self.inputs = list(graph.input_nodes)
+        m = 1 if w.has_mlp else 0
+        n_in = len(self.inputs)
+        self.senders: list[Node] = list(self.inputs)
+        for l in range(L):
+            self.senders += [Node(f"blocks.{l}.attn.hook_result", h) for h in range(H)]
+            if m:
+                self.senders.append(Node(f"blocks.{l}.hook_mlp_out"))
+        self.sidx = {s: i for i, s in enumerate(self.senders)}
+        self.S = len(self.senders)
+
+        self.stages: list[_Stage] = []
+        for l in range(L):
+            self.stages.append(_Stage(len(self.stages), "attn", l, n_in + l * (H + m)))
+            if m:
+                self.stages.append(_Stage(len(self.stages), "mlp", l, n_in + l * (H + m) + H))
+        self.stages.append(_Stage(len(self.stages), "out", None, self.S))
+        self.attn_stage = {s.layer: s for s in self.stages if s.kind == "attn"}
+        self.mlp_stage = {s.layer: s for s in self.stages if s.kind == "mlp"}
+        self.out_stage = self.stages[-1]
+
+        # receivers: node -> (stage, row (x, h) or None, direct?)
+        self.recv: dict[Node, tuple[_Stage, tuple[int, int] | None, bool]] = {}
+        for r in graph.nodes:
+            t = graph.incoming_type[r]
+            if t is EdgeType.PLACEHOLDER:
+                continue
+            k = r.kind
+            if k in ("q_input", "k_input", "v_input"):
+                self.recv[r] = (self.attn_stage[r.layer], ("qkv".index(k[0]), r.head), False)
+            elif k in QKV:
+                self.recv[r] = (self.attn_stage[r.layer], ("qkv".index(k), r.head), True)
+            elif k == "mlp_in":
+                self.recv[r] = (self.mlp_stage[r.layer], None, False)
+            elif k == "output":
+                self.recv[r] = (self.out_stage, None, False)
+            else:  # pragma: no cover - the graph has no other receivers
+                raise AssertionError(r)
+        self.receivers = list(self.recv)
+        self.tested = [e for e in graph.tested_edges if e.receiver in self.recv]
+        self.tested_pos = {e.key: i for i, e in enumerate(self.tested)}
+
+        # ablated values (the very activations the plain engine patches in) and the clean inputs
+        abl = ablated_activations(model, graph, patch_tokens, zero_ablation, scramble_positions)
+        clean = backend.capture(model, tokens, {n.name for n in self.inputs} | {"blocks.0.hook_resid_pre"})
+        dt, dev = self.dtype, self.device
+
+        def flat(x: torch.Tensor) -> torch.Tensor:
+            return x.to(dev, dt).expand(B, P, D).reshape(-1)
+
+        self.abl = torch.empty(self.S, N, dtype=dt, device=dev)
+        self.delta = torch.zeros(self.S, N, dtype=dt, device=dev)  # reference state: current - ablated
+        for i, s in enumerate(self.senders):
+            self.abl[i] = flat(abl[s.name] if s.head is None else abl[s.name][:, :, s.head])
+        for i, s in enumerate(self.inputs):
+            self.delta[i] = flat(clean[s.name]) - self.abl[i]
+        self.A_attn = [torch.stack([abl[f"blocks.{l}.hook_{x}_input"].permute(2, 0, 1, 3).reshape(H, N) for x in QKV]) for l in range(L)]
+        self.abl_qkv = [torch.stack([abl[f"blocks.{l}.attn.hook_{x}"].permute(2, 0, 1, 3).reshape(H, -1) for x in QKV]) for l in range(L)]
+        self.A_mlp = [abl[f"blocks.{l}.hook_mlp_in"].reshape(N) for l in range(L)] if m else []
+        out = graph.output_node.name
+        self.A_out = abl[out][:, self.pm].reshape(-1)
+        self.delta_pm = self.delta.view(self.S, B, P, D)[:, :, self.pm].reshape(self.S, -1)
+
+        # reference state: absent rows, masks (host, numpy), q/k/v, natural residual stream
+        self.ref_rows: dict[Node, frozenset] = {r: frozenset() for r in self.receivers}
+        self.M_attn = [np.ones((3, H, self.attn_stage[l].n_up), dtype=bool) for l in range(L)]
+        self.pat_attn = [np.zeros((3, H), dtype=bool) for _ in range(L)]
+        self.dir_attn = [np.zeros((3, H), dtype=bool) for _ in range(L)]
+        self.M_one = {s.index: np.ones(s.n_up, dtype=bool) for s in self.stages if s.kind != "attn"}
+        self.pat_one = {s.index: False for s in self.stages if s.kind != "attn"}
+        self.qkv_ref = [torch.zeros(3, H, B * P * dh, dtype=dt, device=dev) for _ in range(L)]
+        self.X_ref: list[torch.Tensor | None] = [None] * len(self.stages)
+        self.X_ref[0] = flat(clean["blocks.0.hook_resid_pre"])
+        self.ref_metric = float("nan")
+        self.ref_logits: torch.Tensor | None = None
+        self._memo: OrderedDict = OrderedDict()  # whole absent-edge map -> value, most recent last
+        self._ref_items: frozenset = frozenset()  # the reference state's non-empty rows, as (receiver, senders)
+        self._hits, self._run_length = 0, 4.0  # speculation: hits since the last batch, their running mean
+
+        per_variant = self.S * N
+        if width is None:
+            # On CPU a batched forward costs about the sum of its parts, so speculation only pays where
+            # the per-call overhead dominates (tiny models, tracr); on GPU, up to a memory budget.
+            budget = CPU_SPECULATION_BUDGET if self.device.type == "cpu" else ACTIVATION_BUDGET
+            width = max(1, min(MAX_WIDTH, budget // max(per_variant, 1)))
+        self.width = width
+        # the clean run, everything computed
+        self._forward([{}], store=True, everything=True)
+
+    def _self_check(self) -> str | None:
+        """The clean logits must be the model's own; otherwise fall back to the plain engine."""
+        want = backend.logits(self.model, self.tokens)[:, self.pm]
+        got = self.ref_logits
+        tol = (1e-9 if self.dtype == torch.float64 else 1e-3) * max(1.0, float(want.abs().max()))
+        err = float((got - want).abs().max())
+        if not err <= tol:
+            return f"the hand-written forward pass differs from the model's by {err:.3g} (> {tol:.3g})"
+        return None
+
+    # ---------------------------------------------------------------- evaluation
+
+    def evaluate(self, absent: Absent) -> float:
+        if self.fallback is not None:
+            return self.fallback.evaluate(absent)
+        self.evaluations += 1
+        with torch.inference_mode():
+            diff = self._diff(absent)
+            # Values are remembered by exact absent-edge map: speculated states are answered from
+            # here, and a state evaluated again gives the very same float (as the plain engine does),
+            # although the reference state, and so the rounding, may have changed in between.
+            key = self._state_key(diff)
+            if key in self._memo:
+                self._hits += 1
+                self._memo.move_to_end(key)
+                return self._memo[key]
+            if not diff:
+                return self._remember(key, self.ref_metric)
+            # adapt the speculation width to how many predictions came true lately
+            self._run_length = 0.7 * self._run_length + 0.3 * self._hits
+            self._hits = 0
+            current = self._current_edge(diff)
+            if len(diff) > 1 and current is not None:
+                # move the reference to this state minus the receiver under test
+                rc = current.receiver
+                self._forward([{r: a for r, a in diff.items() if r != rc}], store=True)
+                self.rebases += 1
+                diff = {rc: diff[rc]}
+            variants = [diff] + self._speculate(diff, current, absent)
+            values = self._forward(variants)
+            for d, v in zip(variants[1:], values[1:]):
+                k = self._state_key(d)
+                if k not in self._memo:
+                    self._remember(k, v)
+            return self._remember(key, values[0])
+
+    def _state_key(self, diff: dict[Node, frozenset]) -> frozenset:
+        """The whole absent-edge map (non-empty rows), as a hashable key, from the reference's and a diff."""
+        if not diff:
+            return self._ref_items
+        return self._ref_items.difference((r, self.ref_rows[r]) for r in diff).union((r, a) for r, a in diff.items() if a)
+
+    def _remember(self, key: frozenset, value: float) -> float:
+        self._memo[key] = value
+        self._memo.move_to_end(key)
+        while len(self._memo) > MEMO_SIZE:
+            self._memo.popitem(last=False)
+        return value
+
+    def logits(self, absent: Absent) -> torch.Tensor:
+        """Logits at the positions the metric reads ([batch, len(positions), vocab]), for tests."""
+        if self.fallback is not None:
+            return self.fallback.logits(absent)
+        with torch.inference_mode():
+            diff = self._diff(absent)
+            if not diff:
+                return self.ref_logits
+            self._forward([diff], keep_logits=True)
+            return self._last_logits[0]
+
+    def _diff(self, absent: Absent) -> dict[Node, frozenset]:
+        """Receivers whose absent senders differ from the reference state's, with their absent sets."""
+        out = {}
+        for r, ref in self.ref_rows.items():
+            a = absent.get(r)
+            if not a:
+                if ref:
+                    out[r] = frozenset()
+            elif a != ref:
+                out[r] = frozenset(a)
+        return out
+
+    def _current_edge(self, diff: dict[Node, frozenset]):
+        """The edge under test, as far as one can tell: the latest (in ACDC's order) newly absent edge."""
+        best = None
+        for r, a in diff.items():
+            for s in a - self.ref_rows[r]:
+                i = self.tested_pos.get((s, r))
+                if i is not None and (best is None or i > best):
+                    best = i
+        return None if best is None else self.tested[best]
+
+    def _speculate(self, diff: dict[Node, frozenset], current, absent: Absent) -> list[dict[Node, frozenset]]:
+        """The next edges' test states, each assuming every edge before it is removed."""
+        out: list[dict[Node, frozenset]] = []
+        width = min(self.width, 1 + round(1.5 * self._run_length + 0.5))
+        if current is None or width <= 1:
+            return out
+        d = dict(diff)
+        for e in self.tested[self.tested_pos[current.key] + 1 :]:
+            if len(out) >= width - 1:
+                break
+            r = e.receiver
+            row = d[r] if r in d else self.ref_rows[r]
+            if e.sender in row:
+                continue
+            d = dict(d)
+            row = row | {e.sender}
+            if row == self.ref_rows[r]:
+                del d[r]
+            else:
+                d[r] = row
+            out.append(d)
+        return out
+
+    # ---------------------------------------------------------------- the incremental forward pass
+
+    def _row_mask(self, r: Node, absent: frozenset, n_up: int) -> np.ndarray:
+        m = np.ones(n_up, dtype=bool)
+        if absent:
+            m[[self.sidx[s] for s in absent]] = False
+        return m
+
+    def _mix(self, mask: np.ndarray, A: torch.Tensor, chunks: list, dirty: list[int], at_pm: bool = False) -> torch.Tensor:
+        """`A + sum over present senders of delta` for rows x variants: mask [R, K, S_up] -> [R, K, n]."""
+        R, K, S_up = mask.shape
+        delta_ref = self.delta_pm if at_pm else self.delta
+        m1 = mask.copy()
+        if dirty:
+            m1[..., dirty] = False
+        m1t = torch.from_numpy(m1.reshape(R * K, S_up)).to(self.device, self.dtype)
+        out = (m1t @ delta_ref[:S_up]).view(R, K, -1)
+        for cols, _, delta in chunks:
+            if at_pm:
+                n = delta.shape[0]
+                delta = delta.view(n, K, self.B, self.P, -1)[:, :, :, self.pm].reshape(n, K, -1)
+            m2 = torch.from_numpy(np.ascontiguousarray(mask[..., cols].transpose(1, 0, 2))).to(self.device, self.dtype)  # [K, R, n]
+            out = out + torch.bmm(m2, delta.transpose(0, 1)).transpose(0, 1)
+        return A.unsqueeze(1) + out
+
+    def _forward(self, variants: list[dict[Node, frozenset]], store: bool = False, everything: bool = False, keep_logits: bool = False) -> list[float]:
+        """Metric of each variant (absent rows differing from the reference). With `store` (one
+        variant) the reference state becomes that variant's."""
+        self.forwards += 1
+        w, K, B, P, D, dh, H = self.w, len(variants), self.B, self.P, self.w.d_model, self.w.d_head, self.w.n_heads
+        N = self.N
+        changed: dict[int, dict] = {}  # stage index -> {row or None: True}
+        for d in variants:
+            for r in d:
+                st, row, _ = self.recv[r]
+                changed.setdefault(st.index, {})[row] = True
+        chunks: list = []  # (sender columns, current [n, K, N], delta [n, K, N]) of recomputed senders
+        dirty: list[int] = []
+        new_cur: dict[int, tuple] = {}  # stage index -> (columns, current [n, K, N])
+        naturals: dict[int, torch.Tensor] = {}
+        qkv_new: dict[int, tuple] = {}
+
+        def natural(i: int) -> torch.Tensor:
+            """The natural residual stream at stage i's input, [K or 1, N]."""
+            if i in naturals:
+                return naturals[i]
+            if not dirty or min(dirty) >= self.stages[i].n_up or i == 0:
+                x = self.X_ref[i].unsqueeze(0)
+            else:
+                prev = self.stages[i - 1]
+                x = natural(i - 1)
+                if prev.kind == "attn":
+                    lo = prev.n_up
+                    heads = (self.abl[lo : lo + H] + self.delta[lo : lo + H]).unsqueeze(1).expand(H, K, N)
+                    if prev.index in new_cur:
+                        cols, cur = new_cur[prev.index]
+                        heads = heads.clone()
+                        heads[[c - lo for c in cols]] = cur
+                    x = x + (heads.sum(0) + w.b_O[prev.layer].reshape(1, D).expand(B * P, D).reshape(N))
+                elif prev.index in new_cur:  # an MLP stage: its output's column is the stage's n_up
+                    x = x + new_cur[prev.index][1][0]
+                else:
+                    x = x + (self.abl[prev.n_up] + self.delta[prev.n_up]).unsqueeze(0)
+            naturals[i] = x
+            return x
+
+        def receives_dirty(mask_rows: np.ndarray) -> np.ndarray:
+            return mask_rows[..., dirty].any(-1) if dirty else np.zeros(mask_rows.shape[:-1], dtype=bool)
+
+        values: list[float] | None = None
+        for st in self.stages:
+            ch = changed.get(st.index, {})
+            if st.kind == "attn":
+                l = st.layer
+                Mref, pat, dirr = self.M_attn[l], self.pat_attn[l], self.dir_attn[l]
+                if everything:
+                    need = np.ones((3, H), dtype=bool)
+                else:
+                    need = (pat & receives_dirty(Mref)) | (~pat & bool(dirty))
+                    for row in ch:
+                        need[row] = True
+                if not need.any():
+                    continue
+                xs, hs = np.nonzero(need)
+                R = len(xs)
+                rowpos = {(int(x), int(h)): i for i, (x, h) in enumerate(zip(xs, hs))}
+                mask = np.repeat(Mref[xs, hs][:, None], K, 1)
+                patched = np.repeat(pat[xs, hs][:, None], K, 1)
+                direct = np.repeat(dirr[xs, hs][:, None], K, 1)
+                for k, d in enumerate(variants):
+                    for r, a in d.items():
+                        rst, row, is_direct = self.recv[r]
+                        if rst is not st:
+                            continue
+                        i = rowpos[row]
+                        if is_direct:
+                            direct[i, k] = bool(a)
+                        else:
+                            mask[i, k] = self._row_mask(r, a, st.n_up)
+                            patched[i, k] = bool(a)
+                xs_t, hs_t = torch.from_numpy(xs).to(self.device), torch.from_numpy(hs).to(self.device)
+                inp = self._mix(mask, self.A_attn[l][xs_t, hs_t], chunks, dirty)
+                if not patched.all():
+                    keep = torch.from_numpy(patched).to(self.device).unsqueeze(-1)
+                    inp = torch.where(keep, inp, natural(st.index).unsqueeze(0))
+                x = w.normalize(inp.view(R, K * B * P, D), w.ln1[l])
+                proj = torch.bmm(x, w.W_qkv[l][xs_t, hs_t]) + w.b_qkv[l][xs_t, hs_t].unsqueeze(1)  # [R, K*B*P, dh]
+                proj = proj.view(R, K, B * P * dh)
+                if direct.any():
+                    ab = torch.from_numpy(direct).to(self.device).unsqueeze(-1)
+                    proj = torch.where(ab, self.abl_qkv[l][xs_t, hs_t].unsqueeze(1), proj)
+                heads = sorted(set(int(h) for h in hs))
+                hpos = {h: i for i, h in enumerate(heads)}
+                Hd = len(heads)
+                heads_t = torch.tensor(heads, device=self.device)
+                qkv = self.qkv_ref[l][:, heads_t].unsqueeze(2).expand(3, Hd, K, B * P * dh).clone()
+                qkv[xs_t, torch.tensor([hpos[int(h)] for h in hs], device=self.device)] = proj
+                q, k_, v = (qkv[i].reshape(Hd * K * B, P, dh) for i in range(3))
+                z = w.attention(l, q, k_, v).reshape(Hd, K * B * P, dh)
+                result = torch.bmm(z, w.W_O[l][heads_t]).view(Hd, K, N)
+                cols = [st.n_up + h for h in heads]
+                chunks.append((cols, result, result - self.abl[cols].unsqueeze(1)))
+                new_cur[st.index] = (cols, result)
+                dirty = sorted(dirty + cols)
+                qkv_new[l] = (heads_t, qkv)
+            else:
+                Mref, pat = self.M_one[st.index], self.pat_one[st.index]
+                r_node = self.graph.output_node if st.kind == "out" else Node(f"blocks.{st.layer}.hook_mlp_in")
+                need = everything or None in ch or (pat and bool(receives_dirty(Mref))) or (not pat and bool(dirty))
+                if not need:
+                    if st.kind == "out":
+                        values = [self.ref_metric] * K
+                        if keep_logits:
+                            self._last_logits = self.ref_logits.unsqueeze(0).expand(K, *self.ref_logits.shape)
+                    continue
+                mask = np.repeat(Mref[None, None], K, 1)
+                patched = np.full((1, K), pat)
+                for k, d in enumerate(variants):
+                    if r_node in d:
+                        mask[0, k] = self._row_mask(r_node, d[r_node], st.n_up)
+                        patched[0, k] = bool(d[r_node])
+                at_pm = st.kind == "out"
+                A = (self.A_out if at_pm else self.A_mlp[st.layer]).unsqueeze(0)
+                inp = self._mix(mask, A, chunks, dirty, at_pm=at_pm)[0]  # [K, n]
+                if not patched.all():
+                    nat = natural(st.index)
+                    if at_pm:
+                        nat = nat.view(-1, B, P, D)[:, :, self.pm].reshape(nat.shape[0], -1)
+                    keep = torch.from_numpy(patched[0]).to(self.device).unsqueeze(-1)
+                    inp = torch.where(keep, inp, nat)
+                if st.kind == "mlp":
+                    out = w.mlp(st.layer, inp.reshape(K * B * P, D)).view(1, K, N)
+                    col = st.n_up  # the MLP follows its layer's heads
+                    chunks.append(([col], out, out - self.abl[col].view(1, 1, N)))
+                    new_cur[st.index] = ([col], out)
+                    dirty = sorted(dirty + [col])
+                else:
+                    logits = w.unembed(inp.reshape(-1, D)).view(K, B, len(self.pm), -1)
+                    values = torch.stack([self._read(logits[k]) for k in range(K)]).tolist()
+                    if keep_logits or store:
+                        self._last_logits = logits
+        assert values is not None
+        if store:
+            self._store(variants[0], chunks, qkv_new, natural, values[0])
+        return values
+
+    def _store(self, diff: dict[Node, frozenset], chunks: list, qkv_new: dict, natural, value: float) -> None:
+        """Make the (single) variant just evaluated the reference state."""
+        Xs = [natural(i)[0].clone() if i > 0 else self.X_ref[0] for i in range(len(self.stages))]
+        for cols, cur, delta in chunks:
+            self.delta[cols] = delta[:, 0]
+        self.delta_pm = self.delta.view(self.S, self.B, self.P, -1)[:, :, self.pm].reshape(self.S, -1)
+        for l, (heads_t, qkv) in qkv_new.items():
+            self.qkv_ref[l][:, heads_t] = qkv[:, :, 0]
+        self.X_ref = Xs
+        for r, a in diff.items():
+            st, row, is_direct = self.recv[r]
+            if st.kind == "attn":
+                if is_direct:
+                    self.dir_attn[st.layer][row] = bool(a)
+                else:
+                    self.M_attn[st.layer][row] = self._row_mask(r, a, st.n_up)
+                    self.pat_attn[st.layer][row] = bool(a)
+            else:
+                self.M_one[st.index] = self._row_mask(r, a, st.n_up)
+                self.pat_one[st.index] = bool(a)
+            self.ref_rows[r] = a
+        self.ref_metric = value
+        self.ref_logits = self._last_logits[0].clone()
+        self._ref_items = frozenset((r, a) for r, a in self.ref_rows.items() if a)
