@@ -109,7 +109,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("circuit.json")
     for path in (out, args.log, args.dot):  # fail before the run, not after it
         _check_writable(path)
-    task = tasks.load_task(args.task, args.task_dir, args.device, dtype, model_path=getattr(args, "model", None))
+    task = tasks.load_task(args.task, args.task_dir, args.device, dtype, model_path=args.model)
     exp = prepare(task, settings_from_args(args))
     try:
         run_headless(exp, out, args.log, args.dot, args.quiet)
@@ -191,7 +191,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     check_device(args.device)
     out = Path(args.out) if args.out else Path("sweep.json")
     _check_writable(out)
-    task = tasks.load_task(args.task, args.task_dir, args.device, dtype, model_path=getattr(args, "model", None))
+    task = tasks.load_task(args.task, args.task_dir, args.device, dtype, model_path=args.model)
     if task.ground_truth is None:
         print(f"acdc-tui: note: task {task.name} has no ground-truth circuit: the sweep runs, but without ROC curve or AUC", file=sys.stderr)
     exp = prepare(task, settings_from_args(args, thresholds[0]))
@@ -213,29 +213,30 @@ def _interactive() -> bool:
 
 def cmd_explore(args: argparse.Namespace) -> int:
     """The explorer on a task; headless (same outputs as `run`) with --headless or without a terminal."""
+    import tasks
+
+    # Cheap checks first: a typo should not wait for the model to load, nor open a window.
+    if args.task_dir is None:
+        tasks.check_task_name(args.task)
+    if args.task_dir is not None and not Path(args.task_dir).is_dir():
+        raise UserError(f"task directory {args.task_dir!r} does not exist: give a directory with config.json, weights.pt, tokens.pt")
     if args.out is None:
         DEFAULT_OUT_DIR.mkdir(exist_ok=True)
         args.out = str(DEFAULT_OUT_DIR / "circuit.json")
+    _check_writable(args.out)
     if args.headless or not _interactive():
         if not args.headless:
             print("acdc-tui: not a terminal: running headless (acdc-tui run ... does this explicitly)", file=sys.stderr)
         return cmd_run(args)
     from .model_backend import check_device, parse_dtype
 
-    import tasks
-
-    dtype = parse_dtype(args.dtype)  # cheap checks first: a typo should not wait for the model to load
+    dtype = parse_dtype(args.dtype)
     check_device(args.device)
-    _check_writable(args.out)
-    if args.task is not None and args.task not in tasks.TASK_NAMES:
-        raise UserError(f"unknown task {args.task!r}: choose one of {', '.join(tasks.TASK_NAMES)}, or pass --task-dir DIR")
-    if args.task_dir is not None and not Path(args.task_dir).is_dir():
-        raise UserError(f"task directory {args.task_dir!r} does not exist: give a directory with config.json, weights.pt, tokens.pt")
 
     def load():
         from .experiment import prepare
 
-        return prepare(tasks.load_task(args.task, args.task_dir, args.device, dtype, model_path=getattr(args, "model", None)), settings_from_args(args))
+        return prepare(tasks.load_task(args.task, args.task_dir, args.device, dtype, model_path=args.model), settings_from_args(args))
 
     from .ui.app import ExplorerApp
 

@@ -164,7 +164,13 @@ class FastEngine:
             self.abl[i] = flat(abl[s.name] if s.head is None else abl[s.name][:, :, s.head])
         for i, s in enumerate(self.inputs):
             self.delta[i] = flat(clean[s.name]) - self.abl[i]
-        self.A_attn = [torch.stack([abl[f"blocks.{l}.hook_{x}_input"].permute(2, 0, 1, 3).reshape(H, N) for x in QKV]) for l in range(L)]
+        self.A_attn = []  # [3, H, N]: the ablated q/k/v inputs, per head
+        for l in range(L):
+            ins = [abl.pop(f"blocks.{l}.hook_{x}_input") for x in QKV]
+            if all(torch.equal(t, ins[0][:, :, :1].expand_as(t)) for t in ins):  # as usual: one residual stream
+                self.A_attn.append(ins[0][:, :, 0].reshape(1, 1, N).expand(3, H, N))
+            else:
+                self.A_attn.append(torch.stack([t.permute(2, 0, 1, 3).reshape(H, N) for t in ins]))
         self.abl_qkv = [torch.stack([abl[f"blocks.{l}.attn.hook_{x}"].permute(2, 0, 1, 3).reshape(H, -1) for x in QKV]) for l in range(L)]
         self.A_mlp = [abl[f"blocks.{l}.hook_mlp_in"].reshape(N) for l in range(L)] if m else []
         out = graph.output_node.name
@@ -413,11 +419,14 @@ class FastEngine:
                             mask[i, k] = self._row_mask(r, a, st.n_up)
                             patched[i, k] = bool(a)
                 xs_t, hs_t = torch.from_numpy(xs).to(self.device), torch.from_numpy(hs).to(self.device)
-                inp = self._mix(mask, self.A_attn[l][xs_t, hs_t], chunks, dirty)
-                if not patched.all():
+                if not patched.any():  # every row reads the natural residual stream (the clean run, say)
+                    inp = natural(st.index).unsqueeze(0).expand(R, K, N)
+                else:
+                    inp = self._mix(mask, self.A_attn[l][xs_t, hs_t], chunks, dirty)
+                if patched.any() and not patched.all():
                     keep = torch.from_numpy(patched).to(self.device).unsqueeze(-1)
                     inp = torch.where(keep, inp, natural(st.index).unsqueeze(0))
-                x = w.normalize(inp.view(R, K * B * P, D), w.ln1[l])
+                x = w.normalize(inp.reshape(R, K * B * P, D), w.ln1[l])
                 proj = torch.bmm(x, w.W_qkv[l][xs_t, hs_t]) + w.b_qkv[l][xs_t, hs_t].unsqueeze(1)  # [R, K*B*P, dh]
                 proj = proj.view(R, K, B * P * dh)
                 if direct.any():
@@ -455,13 +464,17 @@ class FastEngine:
                         patched[0, k] = bool(d[r_node])
                 at_pm = st.kind == "out"
                 A = (self.A_out if at_pm else self.A_mlp[st.layer]).unsqueeze(0)
-                inp = self._mix(mask, A, chunks, dirty, at_pm=at_pm)[0]  # [K, n]
+                if patched.any():
+                    inp = self._mix(mask, A, chunks, dirty, at_pm=at_pm)[0]  # [K, n]
                 if not patched.all():
                     nat = natural(st.index)
                     if at_pm:
                         nat = nat.view(-1, B, P, D)[:, :, self.pm].reshape(nat.shape[0], -1)
-                    keep = torch.from_numpy(patched[0]).to(self.device).unsqueeze(-1)
-                    inp = torch.where(keep, inp, nat)
+                    if patched.any():
+                        keep = torch.from_numpy(patched[0]).to(self.device).unsqueeze(-1)
+                        inp = torch.where(keep, inp, nat)
+                    else:
+                        inp = nat.expand(K, nat.shape[-1])
                 if st.kind == "mlp":
                     out = w.mlp(st.layer, inp.reshape(K * B * P, D)).view(1, K, N)
                     col = st.n_up  # the MLP follows its layer's heads

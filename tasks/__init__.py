@@ -44,16 +44,22 @@ TASK_SUMMARIES = {
 HUB_TASKS = ("ioi", "greaterthan", "docstring", "induction-redwood")
 
 
+def check_task_name(name: str | None) -> None:
+    """Refuse an unknown task name at once, before any model loads."""
+    from acdc_tui.errors import UserError
+
+    if (name or DEFAULT_TASK) not in TASK_NAMES:
+        raise UserError(f"unknown task {name!r}: choose one of {', '.join(TASK_NAMES)}, or pass --task-dir DIR")
+
+
 def load_task(name: str | None = None, task_dir: str | None = None, device: str = "cpu", dtype=None, model_path: str | None = None) -> "Task":
     """A builtin task by name, or a task directory; `model_path` replaces the task's model with a
     local Hugging Face checkpoint directory (see acdc_tui.model_backend.load_checkpoint)."""
     import torch
 
-    from acdc_tui.errors import UserError
-
     dtype = dtype or torch.float32
-    if task_dir is None and (name or DEFAULT_TASK) not in TASK_NAMES:  # before loading any model
-        raise UserError(f"unknown task {name!r}: choose one of {', '.join(TASK_NAMES)}, or pass --task-dir DIR")
+    if task_dir is None:
+        check_task_name(name)
     model = None
     if model_path is not None:
         from acdc_tui.model_backend import load_checkpoint
@@ -66,8 +72,6 @@ def load_task(name: str | None = None, task_dir: str | None = None, device: str 
         return task if model is None else _with_model(task, model, model_path)
     name = name or DEFAULT_TASK
     builtin = _builtin()
-    if name not in builtin:
-        raise UserError(f"unknown task {name!r}: choose one of {', '.join(TASK_NAMES)}, or pass --task-dir DIR")
     if model is not None and name in HUB_TASKS:
         return builtin[name](device=device, dtype=dtype, model=model, model_path=model_path)
     task = builtin[name](device=device, dtype=dtype)

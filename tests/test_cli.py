@@ -98,6 +98,9 @@ def _bad_task_dir(tmp_path: Path, small_task_dir: Path, kind: str) -> Path:
         (["run", "--task", "tracr-reverse", "--threshold", "0.1", "--device", "tpu"], "unknown device"),
         (["run", "--task-dir", "/nonexistent/dir", "--threshold", "0.1"], "does not exist"),
         (["dot", "/nonexistent/c.json"], "cannot read circuit file"),
+        (["open", "/nonexistent/c.json"], "cannot read circuit file"),
+        (["--task", "tracr-nope"], "unknown task 'tracr-nope'"),
+        (["--task", "tracr-reverse", "--threshold", "x"], "threshold 'x' is not a number"),
         (["run", "--task", "tracr-reverse", "--threshold", "0.1", "--out", "/nonexistent/dir/c.json"], "does not exist"),
         (["run", "--task", "tracr-reverse", "--threshold", "0.1", "--log", "/"], "is a directory"),
     ],
@@ -172,3 +175,26 @@ def test_tasks_and_dot_commands(tmp_path, capsys):
     assert dot.count(" -> ") == 14  # the canonical proportion circuit, placeholders included
     assert main(["dot", str(out), "--include-removed"]) == 0
     assert capsys.readouterr().out.count(" -> ") == 46  # every edge of the graph, placeholders included
+
+
+def test_explorer_options_without_a_terminal_run_headless(tmp_path, capsys):
+    """`acdc-tui [run options]` opens the explorer; piped (as under pytest) it runs headless instead."""
+    out = tmp_path / "c.json"
+    assert main(["--task", "tracr-proportion", "--threshold", "1e-6", "--zero-ablation", "--out", str(out), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "not a terminal: running headless" in captured.err
+    assert read_circuit(out).summary["edges_kept"] == 10
+
+
+def test_open_rejects_a_file_whose_edges_do_not_fit_its_model(tmp_path, capsys):
+    assert main(["run", "--task", "tracr-proportion", "--threshold", "0.1", "--out", str(tmp_path / "c.json"), "--quiet"]) == 0
+    data = orjson.loads((tmp_path / "c.json").read_bytes())
+    data["model"]["config"]["n_layers"] = 1  # the file's edges name layer 1, which a 1-layer graph lacks
+    (tmp_path / "bad.json").write_bytes(orjson.dumps(data))
+    (tmp_path / "junk.json").write_text("{not json")
+    capsys.readouterr()
+    assert main(["open", str(tmp_path / "bad.json")]) == 2
+    assert "model config and edges disagree" in capsys.readouterr().err
+    assert main(["open", str(tmp_path / "junk.json")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is not valid JSON" in err and len(err.splitlines()) == 1

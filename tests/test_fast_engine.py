@@ -232,4 +232,4 @@ def test_speculation_is_used():
     exp.run.engine.width = 16  # the default on CPU is 1 (no speculation)
     list(exp.run.events())
     eng = exp.run.engine
-    assert eng.forwards < eng.evaluations / 2
+    assert eng.forwards < 0.75 * eng.evaluations
