@@ -32,7 +32,7 @@ import torch  # noqa: E402
 
 import tasks  # noqa: E402
 from acdc_tui import model_backend as backend  # noqa: E402
-from acdc_tui.events import EdgeForced, EdgeTested  # noqa: E402
+from acdc_tui.events import EdgeForced, EdgeTested, RunStarted  # noqa: E402
 from acdc_tui.experiment import Settings, prepare  # noqa: E402
 from acdc_tui.metrics import kl_divergence  # noqa: E402
 from tasks.task import Task  # noqa: E402
@@ -79,6 +79,8 @@ def measure(task: Task, threshold: float, engine: str, n_edges: int | None, dtyp
     setup = time.perf_counter() - t0
     start, decisions = time.perf_counter(), []
     for ev in exp.run.events():
+        if isinstance(ev, RunStarted):  # the initial (clean) evaluation is setup, not an edge
+            start = time.perf_counter()
         if isinstance(ev, (EdgeTested, EdgeForced)):
             decisions.append((ev.edge.key, getattr(ev, "removed", True), ev.delta))
             if n_edges is not None and len(decisions) >= n_edges:

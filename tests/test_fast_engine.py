@@ -111,7 +111,6 @@ CASES = [
     ("small_task_dir", 0.012, True, True),
     ("small_task_dir", 0.005, True, False),
     ("attn4_task_dir", 0.003, False, False),
-    ("attn4_task_dir", 0.03, False, False),
     ("attn4_task_dir", 0.003, True, False),
 ]
 

@@ -18,7 +18,7 @@ def caches(exp):
 
 
 def test_no_absent_edge_is_the_clean_model(small_task_dir):
-    exp = experiment(task_dir=small_task_dir)
+    exp = experiment(task_dir=small_task_dir, engine="plain")
     task = exp.task
     assert torch.equal(exp.run.engine.logits({}), backend.logits(task.model, task.clean))
     assert exp.run.engine.evaluate({}) == 0.0  # KL of the clean model with itself
@@ -26,7 +26,7 @@ def test_no_absent_edge_is_the_clean_model(small_task_dir):
 
 def test_one_absent_addition_edge_swaps_that_senders_contribution(small_task_dir):
     """embed -> a1.0.q_in absent: head 0's query input is clean resid - clean embed + corrupted embed."""
-    exp = experiment(task_dir=small_task_dir)
+    exp = experiment(task_dir=small_task_dir, engine="plain")
     clean, corrupt = caches(exp)
     receiver = Node("blocks.1.hook_q_input", 0)
     expected_q_in = clean["blocks.1.hook_resid_pre"] - clean["blocks.0.hook_resid_pre"] + corrupt["blocks.0.hook_resid_pre"]
@@ -42,7 +42,7 @@ def test_one_absent_addition_edge_swaps_that_senders_contribution(small_task_dir
 
 
 def test_absent_direct_edge_takes_the_ablated_q(small_task_dir):
-    exp = experiment(task_dir=small_task_dir)
+    exp = experiment(task_dir=small_task_dir, engine="plain")
     _, corrupt = caches(exp)
 
     def hook(x, hook):
@@ -58,7 +58,7 @@ def test_absent_direct_edge_takes_the_ablated_q(small_task_dir):
 def test_only_output_edges_present_means_every_component_sees_corrupted_inputs(small_task_dir):
     """Every receiver but the output ablated: heads and MLPs compute their corrupted outputs, so the
     final residual is the corrupted one with the clean embedding swapped in."""
-    exp = experiment(task_dir=small_task_dir)
+    exp = experiment(task_dir=small_task_dir, engine="plain")
     g = exp.graph
     clean, corrupt = caches(exp)
     absent = {r: {e.sender for e in g.incoming[r]} for r in g.nodes if r != g.output_node}
@@ -70,7 +70,7 @@ def test_only_output_edges_present_means_every_component_sees_corrupted_inputs(s
 
 def test_zero_ablation_removes_the_senders_output(small_task_dir):
     """Zero ablation: a1.1 -> out absent leaves resid_post minus that head's result."""
-    exp = experiment(task_dir=small_task_dir, zero_ablation=True)
+    exp = experiment(task_dir=small_task_dir, zero_ablation=True, engine="plain")
     clean, _ = caches(exp)
     out = exp.graph.output_node.name
     expected_resid = clean[out] - clean["blocks.1.attn.hook_result"][:, :, 1]
@@ -81,7 +81,7 @@ def test_zero_ablation_removes_the_senders_output(small_task_dir):
 
 def test_zero_ablation_of_every_edge_is_the_bias_only_model(small_task_dir):
     """With every writer zeroed, the final residual stream holds only the attention output biases."""
-    exp = experiment(task_dir=small_task_dir, zero_ablation=True)
+    exp = experiment(task_dir=small_task_dir, zero_ablation=True, engine="plain")
     g = exp.graph
     absent = {r: {e.sender for e in g.incoming[r]} for r in g.nodes}
     m = exp.task.model
