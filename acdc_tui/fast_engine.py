@@ -33,11 +33,10 @@ import numpy as np
 import torch
 
 from . import model_backend as backend
-from .errors import UserError
 from .fast_forward import Weights, unsupported_reason
 from .graph import ComputationalGraph, EdgeType, Node
 from .metrics import Metric
-from .patching import Absent, PlainEngine, ablated_activations
+from .patching import Absent, PlainEngine, ablated_activations, patch_data
 
 QKV = ("q", "k", "v")
 ACTIVATION_BUDGET = 2**26  # elements of batched sender activations; sets the default speculation width
@@ -69,12 +68,7 @@ class FastEngine:
         scramble_positions: bool = False,
         width: int | None = None,
     ) -> None:
-        if patch_tokens is None:
-            if not zero_ablation:
-                raise UserError("this task has no patch (corrupted) data: use --zero-ablation or give the task corrupted tokens")
-            patch_tokens = tokens
-        if tuple(patch_tokens.shape) != tuple(tokens.shape):
-            raise UserError(f"clean tokens {tuple(tokens.shape)} and corrupted tokens {tuple(patch_tokens.shape)} differ in shape: they must be equal")
+        patch_tokens = patch_data(tokens, patch_tokens, zero_ablation)
         self.model, self.graph, self.tokens, self.metric = model, graph, tokens, metric
         self.fallback: PlainEngine | None = None
         self.fallback_reason = unsupported_reason(model)

@@ -57,6 +57,17 @@ def ablated_activations(
     return backend.capture(model, patch_tokens, set(graph.hook_names()), pre)
 
 
+def patch_data(tokens: torch.Tensor, patch_tokens: torch.Tensor | None, zero_ablation: bool) -> torch.Tensor:
+    """The tokens of the patch run (the clean ones under zero ablation), checked against the clean ones."""
+    if patch_tokens is None:
+        if not zero_ablation:
+            raise UserError("this task has no patch (corrupted) data: use --zero-ablation or give the task corrupted tokens")
+        return tokens
+    if tuple(patch_tokens.shape) != tuple(tokens.shape):
+        raise UserError(f"clean tokens {tuple(tokens.shape)} and corrupted tokens {tuple(patch_tokens.shape)} differ in shape: they must be equal")
+    return patch_tokens
+
+
 class PlainEngine:
     """Evaluates the metric for a set of absent edges with TransformerLens hooks."""
 
@@ -72,12 +83,7 @@ class PlainEngine:
         zero_ablation: bool = False,
         scramble_positions: bool = False,
     ) -> None:
-        if patch_tokens is None:
-            if not zero_ablation:
-                raise UserError("this task has no patch (corrupted) data: use --zero-ablation or give the task corrupted tokens")
-            patch_tokens = tokens
-        if tuple(patch_tokens.shape) != tuple(tokens.shape):
-            raise UserError(f"clean tokens {tuple(tokens.shape)} and corrupted tokens {tuple(patch_tokens.shape)} differ in shape: they must be equal")
+        patch_tokens = patch_data(tokens, patch_tokens, zero_ablation)
         self.model, self.graph, self.tokens, self.metric = model, graph, tokens, metric
         self.ablated = ablated_activations(model, graph, patch_tokens, zero_ablation, scramble_positions)
         self.writers = writer_hooks(graph)
