@@ -27,7 +27,7 @@ from ..dag_render import render_circuit
 from ..errors import UserError
 from ..experiment import Experiment
 from ..graph import ComputationalGraph, Edge, Node
-from ..run_driver import FINISHED, PAUSED, Batch, RunDriver, edge_view
+from ..run_driver import Batch, RunDriver, edge_view
 from .state import ExplorerState
 from .widgets.bars import StatusBar, TitleBar, status_text
 from .widgets.dag_view import DagView
