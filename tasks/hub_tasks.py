@@ -149,11 +149,17 @@ def ioi_task_parts(tokenizer, num_examples: int = NUM_EXAMPLES["ioi"]):
     return d, metrics
 
 
+def _text_task(name: str, hub_name: str, parts, default: str, description: str, device, dtype, model, model_path, num_examples: int) -> Task:
+    """A hub text task: the model and its tokenizer, the task's data and metrics, its ground truth
+    (dropped when `--model` replaces the model it describes)."""
+    model, tok = _model_and_tokenizer(hub_name, device, dtype, model, model_path)
+    d, metrics = parts(tok, num_examples)
+    gt = load_ground_truth(name) if model_path is None else None
+    return _task(name, model, d.clean, d.corrupted, metrics, default, description, gt)
+
+
 def ioi(device: str = "cpu", dtype: torch.dtype = torch.float32, model=None, model_path: str | None = None, num_examples: int = NUM_EXAMPLES["ioi"]) -> Task:
-    model, tok = _model_and_tokenizer("gpt2", device, dtype, model, model_path)
-    d, metrics = ioi_task_parts(tok, num_examples)
-    gt = load_ground_truth("ioi") if model_path is None else None
-    return _task("ioi", model, d.clean, d.corrupted, metrics, "kl", "IOI (ABBA, 1 template) on GPT-2 small; patch data ABC", gt)
+    return _text_task("ioi", "gpt2", ioi_task_parts, "kl", "IOI (ABBA, 1 template) on GPT-2 small; patch data ABC", device, dtype, model, model_path, num_examples)
 
 
 def greaterthan_task_parts(tokenizer, num_examples: int = NUM_EXAMPLES["greaterthan"]):
@@ -166,10 +172,7 @@ def greaterthan_task_parts(tokenizer, num_examples: int = NUM_EXAMPLES["greatert
 
 
 def greaterthan(device: str = "cpu", dtype: torch.dtype = torch.float32, model=None, model_path: str | None = None, num_examples: int = NUM_EXAMPLES["greaterthan"]) -> Task:
-    model, tok = _model_and_tokenizer("gpt2", device, dtype, model, model_path)
-    d, metrics = greaterthan_task_parts(tok, num_examples)
-    gt = load_ground_truth("greaterthan") if model_path is None else None
-    return _task("greaterthan", model, d.clean, d.corrupted, metrics, "greaterthan", "greater-than on years on GPT-2 small; patch data start year XX01", gt)
+    return _text_task("greaterthan", "gpt2", greaterthan_task_parts, "greaterthan", "greater-than on years on GPT-2 small; patch data start year XX01", device, dtype, model, model_path, num_examples)
 
 
 def docstring_task_parts(tokenizer, num_examples: int = NUM_EXAMPLES["docstring"]):
@@ -182,10 +185,7 @@ def docstring_task_parts(tokenizer, num_examples: int = NUM_EXAMPLES["docstring"
 
 
 def docstring(device: str = "cpu", dtype: torch.dtype = torch.float32, model=None, model_path: str | None = None, num_examples: int = NUM_EXAMPLES["docstring"]) -> Task:
-    model, tok = _model_and_tokenizer("attn-only-4l", device, dtype, model, model_path)
-    d, metrics = docstring_task_parts(tok, num_examples)
-    gt = load_ground_truth("docstring") if model_path is None else None
-    return _task("docstring", model, d.clean, d.corrupted, metrics, "docstring", "docstring argument completion on attn-only-4l; patch data random_random", gt)
+    return _text_task("docstring", "attn-only-4l", docstring_task_parts, "docstring", "docstring argument completion on attn-only-4l; patch data random_random", device, dtype, model, model_path, num_examples)
 
 
 def induction_redwood(device: str = "cpu", dtype: torch.dtype = torch.float32, model=None, model_path: str | None = None, num_examples: int = NUM_EXAMPLES["induction-redwood"], seq_len: int = 300) -> Task:
