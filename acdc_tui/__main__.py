@@ -1,3 +1,3 @@
-from .cli import main
+from acdc_tui.cli.main import main
 
 raise SystemExit(main())

@@ -8,8 +8,8 @@ from __future__ import annotations
 import random
 import time
 
-from acdc_tui.dag_render import render_circuit, render_dag
-from acdc_tui.graph import EdgeType, GraphSpec, build_graph
+from acdc_tui.core.graph import EdgeType, GraphSpec, build_graph
+from acdc_tui.ui.dag_render import render_circuit, render_dag
 
 
 def random_dag(seed: int, n: int, m: int) -> list[tuple[str, str]]:

@@ -31,11 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 import tasks  # noqa: E402
-from acdc_tui import model_backend as backend  # noqa: E402
-from acdc_tui.events import EdgeForced, EdgeTested, RunStarted  # noqa: E402
-from acdc_tui.experiment import Settings, prepare  # noqa: E402
-from acdc_tui.metrics import kl_divergence  # noqa: E402
-from tasks.task import Task  # noqa: E402
+from acdc_tui.core.events import EdgeForced, EdgeTested, RunStarted
+from acdc_tui.core.metrics import kl_divergence
+from acdc_tui.models import backend
+from acdc_tui.runs.experiment import Settings, prepare
+from tasks.task import Task
 
 CASES = {
     "a": "tracr-reverse, L2, whole run",

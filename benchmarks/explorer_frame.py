@@ -32,9 +32,9 @@ async def main() -> None:
     import torch
 
     import tasks
-    from acdc_tui.dag_render import render_circuit
-    from acdc_tui.experiment import Settings, prepare
+    from acdc_tui.runs.experiment import Settings, prepare
     from acdc_tui.ui.app import ExplorerApp
+    from acdc_tui.ui.dag_render import render_circuit
     from acdc_tui.ui.widgets.dag_view import DagView
     from tests.conftest import write_task_dir
 

@@ -20,8 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 import tasks  # noqa: E402
-from acdc_tui.events import EdgeForced, EdgeTested  # noqa: E402
-from acdc_tui.experiment import Settings, prepare  # noqa: E402
+from acdc_tui.core.events import EdgeForced, EdgeTested
+from acdc_tui.runs.experiment import Settings, prepare
 
 CASES = [("tracr-reverse", 0.01, False), ("tracr-reverse", 1e-6, True), ("tracr-proportion", 0.01, False), ("tracr-proportion", 1e-6, True)]
 
@@ -38,8 +38,8 @@ def time_gpt2_shape(n_edges: int) -> None:
     """The first `n_edges` tests on a random GPT-2-small-shaped model with IOI-sized data (50 x 15), KL."""
     import functools
 
-    from acdc_tui import model_backend as backend
-    from acdc_tui.metrics import kl_divergence
+    from acdc_tui.core.metrics import kl_divergence
+    from acdc_tui.models import backend
     from tasks.task import Task
 
     cfg = {"n_layers": 12, "n_heads": 12, "d_model": 768, "d_head": 64, "d_mlp": 3072, "d_vocab": 50257, "n_ctx": 1024, "act_fn": "gelu_new", "normalization_type": "LN"}

@@ -8,15 +8,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
-    from .task import Task
+    from tasks.task import Task
 
 DEFAULT_TASK = "tracr-reverse"
 
 
 def _builtin() -> dict[str, Callable[..., "Task"]]:
-    from .hub_tasks import docstring, greaterthan, induction_redwood, ioi
-    from .induction_task import induction
-    from .tracr_tasks import tracr_proportion, tracr_reverse
+    from tasks.hub_tasks import docstring, greaterthan, induction_redwood, ioi
+    from tasks.induction_task import induction
+    from tasks.tracr_tasks import tracr_proportion, tracr_reverse
 
     return {
         "tracr-reverse": tracr_reverse,
@@ -46,7 +46,7 @@ HUB_TASKS = ("ioi", "greaterthan", "docstring", "induction-redwood")
 
 def check_task_name(name: str | None) -> None:
     """Refuse an unknown task name at once, before any model loads."""
-    from acdc_tui.errors import UserError
+    from acdc_tui.core.errors import UserError
 
     if (name or DEFAULT_TASK) not in TASK_NAMES:
         raise UserError(f"unknown task {name!r}: choose one of {', '.join(TASK_NAMES)}, or pass --task-dir DIR")
@@ -54,7 +54,7 @@ def check_task_name(name: str | None) -> None:
 
 def load_task(name: str | None = None, task_dir: str | None = None, device: str = "cpu", dtype=None, model_path: str | None = None) -> "Task":
     """A builtin task by name, or a task directory; `model_path` replaces the task's model with a
-    local Hugging Face checkpoint directory (see acdc_tui.model_backend.load_checkpoint)."""
+    local Hugging Face checkpoint directory (see acdc_tui.models.backend.load_checkpoint)."""
     import torch
 
     dtype = dtype or torch.float32
@@ -62,11 +62,11 @@ def load_task(name: str | None = None, task_dir: str | None = None, device: str 
         check_task_name(name)
     model = None
     if model_path is not None:
-        from acdc_tui.model_backend import load_checkpoint
+        from acdc_tui.models.backend import load_checkpoint
 
         model = load_checkpoint(model_path, device, dtype)
     if task_dir is not None:
-        from .task_dir import load_task_dir
+        from tasks.task_dir import load_task_dir
 
         task = load_task_dir(task_dir, device, dtype)
         return task if model is None else _with_model(task, model, model_path)
@@ -82,9 +82,8 @@ def _with_model(task: "Task", model, model_path: str) -> "Task":
     """The task with its model replaced; its token ids must fit the new model."""
     import dataclasses
 
-    from acdc_tui.errors import UserError
-
-    from .task import check_tokens
+    from acdc_tui.core.errors import UserError
+    from tasks.task import check_tokens
 
     try:
         clean = check_tokens(task.clean.cpu(), model, "the task's clean tokens")

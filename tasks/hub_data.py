@@ -16,7 +16,7 @@ from typing import Iterable, Protocol, Sequence
 
 import torch
 
-from acdc_tui.errors import UserError
+from acdc_tui.core.errors import UserError
 
 
 class Tokenizer(Protocol):

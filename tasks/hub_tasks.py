@@ -2,7 +2,7 @@
 induction-redwood (redwood_attn_2l), as the reference defines them
 (ArthurConmy/Automatic-Circuit-Discovery, acdc/{ioi,greaterthan,docstring,induction}/utils.py).
 
-Models come from the Hugging Face hub through TransformerLens (`model_backend.load_pretrained`)
+Models come from the Hugging Face hub through TransformerLens (`acdc_tui.models.backend.load_pretrained`)
 with the processing settings the reference passes; offline without a cache the run stops with a
 one-line error. `--model PATH` replaces the model by a local checkpoint, whose directory must then
 hold a tokenizer for the text tasks.
@@ -17,12 +17,11 @@ import orjson
 import torch
 import torch.nn.functional as F
 
-from acdc_tui import model_backend as backend
-from acdc_tui.errors import UserError
-from acdc_tui.metrics import Metric, kl_divergence
-
-from . import hub_data
-from .task import EdgeKey, Task, check_tokens
+from acdc_tui.core.errors import UserError
+from acdc_tui.core.metrics import Metric, kl_divergence
+from acdc_tui.models import backend
+from tasks import hub_data
+from tasks.task import EdgeKey, Task, check_tokens
 
 HUB_DIR = Path(__file__).parent / "hub"
 

@@ -1,6 +1,6 @@
 """`induction`: a small attention-only model, trained here, continuing repeated random tokens.
 
-The model (tasks/induction/, trained by `python -m tasks.train_induction`: 4 heads a layer,
+The model (tasks/induction/, trained by `python -m tasks.build.train_induction`: 4 heads a layer,
 layer 0 with local attention over the current and previous token) sees
 `BOS r_1 .. r_L r_1 .. r_L` with L=10 distinct random tokens. Its repeated half is predictable
 only by induction: a previous-token head in layer 0 whose output is read by the key (K) input of
@@ -21,10 +21,9 @@ import orjson
 import torch
 import torch.nn.functional as F
 
-from acdc_tui import model_backend as backend
-from acdc_tui.metrics import Metric, Positions, kl_divergence, select_positions
-
-from .task import Task, check_tokens
+from acdc_tui.core.metrics import Metric, Positions, kl_divergence, select_positions
+from acdc_tui.models import backend
+from tasks.task import Task, check_tokens
 
 INDUCTION_DIR = Path(__file__).parent / "induction"
 DATA_SEED = 42
@@ -57,7 +56,7 @@ def load_induction_model(device: str = "cpu", dtype: torch.dtype = torch.float32
 
 def induction_data(num_examples: int = NUM_EXAMPLES, seed: int = DATA_SEED, d_vocab: int | None = None, half: int | None = None):
     """(clean, corrupted) token ids [num_examples, 2*half+1], deterministic in `seed`."""
-    from .train_induction import CONFIG, HALF, repeated_sequences
+    from tasks.build.train_induction import CONFIG, HALF, repeated_sequences
 
     gen = torch.Generator().manual_seed(seed)
     clean = repeated_sequences(num_examples, gen, d_vocab or CONFIG["d_vocab"], half or HALF)
@@ -69,7 +68,7 @@ def induction_data(num_examples: int = NUM_EXAMPLES, seed: int = DATA_SEED, d_vo
 
 
 def induction(device: str = "cpu", dtype: torch.dtype = torch.float32, model=None, num_examples: int = NUM_EXAMPLES) -> Task:
-    from .train_induction import HALF
+    from tasks.build.train_induction import HALF
 
     model = model if model is not None else load_induction_model(device, dtype)
     clean, corrupted = induction_data(num_examples)

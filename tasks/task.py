@@ -10,10 +10,10 @@ from typing import Any, Callable
 
 import torch
 
-from acdc_tui import model_backend as backend
-from acdc_tui.circuit_io import EdgeKey
-from acdc_tui.errors import UserError
-from acdc_tui.metrics import Metric
+from acdc_tui.core.errors import UserError
+from acdc_tui.core.graph import EdgeKey
+from acdc_tui.core.metrics import Metric
+from acdc_tui.models import backend
 
 MetricFactory = Callable[[torch.Tensor], Metric]  # clean logits -> metric
 
@@ -22,7 +22,7 @@ MetricFactory = Callable[[torch.Tensor], Metric]  # clean logits -> metric
 class Task:
     name: str
     source: str  # "builtin" or the task directory
-    model: Any  # a HookedTransformer (see acdc_tui.model_backend)
+    model: Any  # a HookedTransformer (see acdc_tui.models.backend)
     clean: torch.Tensor  # [batch, pos] token ids
     corrupted: torch.Tensor | None  # patch data of the same shape, or None (zero ablation only)
     metrics: dict[str, MetricFactory]

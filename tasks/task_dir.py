@@ -13,11 +13,10 @@ from pathlib import Path
 import orjson
 import torch
 
-from acdc_tui import model_backend as backend
-from acdc_tui.errors import UserError
-from acdc_tui.metrics import kl_divergence
-
-from .task import Task, check_tokens
+from acdc_tui.core.errors import UserError
+from acdc_tui.core.metrics import kl_divergence
+from acdc_tui.models import backend
+from tasks.task import Task, check_tokens
 
 REQUIRED_FILES = ("config.json", "weights.pt", "tokens.pt")
 

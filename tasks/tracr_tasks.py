@@ -1,6 +1,6 @@
 """tracr-reverse and tracr-proportion, the ACDC paper's tracr tasks, on shipped weights.
 
-The weights were compiled from RASP by `python -m tasks.build_tracr` and are loaded here with
+The weights were compiled from RASP by `python -m tasks.build.tracr` and are loaded here with
 torch alone (no jax). Data and metrics follow the reference implementation
 (acdc/tracr_task/utils.py); where it draws random data, a fixed seed is used instead.
 """
@@ -14,10 +14,9 @@ from pathlib import Path
 import orjson
 import torch
 
-from acdc_tui import model_backend as backend
-from acdc_tui.metrics import kl_divergence, l2
-
-from .task import EdgeKey, Task, check_tokens
+from acdc_tui.core.metrics import kl_divergence, l2
+from acdc_tui.models import backend
+from tasks.task import EdgeKey, Task, check_tokens
 
 TRACR_DIR = Path(__file__).parent / "tracr"
 DATA_SEED = 1234  # the reference's default seed; its exact random draws are not reproducible here

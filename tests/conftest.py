@@ -34,7 +34,7 @@ ATTN_ONLY_CONFIG = {
 
 def write_task_dir(directory: Path, config: dict, seed: int, batch: int = 4, pos: int = 6) -> Path:
     """A task directory for a randomly initialised model; weights scaled up so edges matter."""
-    from acdc_tui.model_backend import build_model
+    from acdc_tui.models.backend import build_model
 
     torch.manual_seed(seed)
     model = build_model(config, None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 import tasks
-from acdc_tui.experiment import Experiment, Settings, prepare
+from acdc_tui.runs.experiment import Experiment, Settings, prepare
 
 
 def experiment(task_name: str | None = None, task_dir=None, dtype=torch.float64, **settings) -> Experiment:

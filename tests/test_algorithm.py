@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from acdc_tui.events import EdgeForced, EdgeTested, NodeEntered, NodeSkipped, OverrideApplied, RunFinished, RunStarted, ThresholdChanged, TreeShaken
-from acdc_tui.graph import EdgeType
+from acdc_tui.core.events import EdgeForced, EdgeTested, NodeEntered, NodeSkipped, OverrideApplied, RunFinished, RunStarted, ThresholdChanged, TreeShaken
+from acdc_tui.core.graph import EdgeType
 from tests.helpers import experiment, final_state
 
 TAU = 0.02

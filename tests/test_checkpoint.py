@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import os
-
 import orjson
 import pytest
 import torch
 
 import tasks
-from acdc_tui import model_backend as backend
-from acdc_tui.cli import main
-from acdc_tui.errors import UserError
+from acdc_tui.cli.main import main
+from acdc_tui.core.errors import UserError
+from acdc_tui.models import backend
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning", "ignore::FutureWarning")
 

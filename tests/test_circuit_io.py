@@ -5,9 +5,10 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from acdc_tui.circuit_io import SCHEMA, read_circuit, to_dot, write_circuit
-from acdc_tui.errors import UserError
-from acdc_tui.experiment import to_circuit
+from acdc_tui.core.errors import UserError
+from acdc_tui.io.circuit import SCHEMA, read_circuit, write_circuit
+from acdc_tui.io.dot import to_dot
+from acdc_tui.runs.experiment import to_circuit
 from tests.helpers import experiment
 
 

@@ -12,8 +12,8 @@ import orjson
 import pytest
 import torch
 
-from acdc_tui.cli import main
-from acdc_tui.circuit_io import read_circuit
+from acdc_tui.cli.main import main
+from acdc_tui.io.circuit import read_circuit
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_LINE = re.compile(r"^Node: cur_parent=TLACDCInterpNode\((\S+), (\[[^\]]*\])\) \(self\.current_node=TLACDCInterpNode\((\S+), (\[[^\]]*\])\)\)$")
@@ -131,7 +131,8 @@ def test_malformed_task_dirs(kind, needle, tmp_path, small_task_dir, capsys):
 
 def test_interrupted_run_saves_every_decision_so_far(tmp_path, capsys):
     """Ctrl-C in the middle of an edge test: the JSON holds the decided edges, the one in flight is intact."""
-    from acdc_tui.headless import run_headless
+    from acdc_tui.cli.headless import run_headless
+
     from tests.helpers import experiment
 
     exp = experiment("tracr-reverse", threshold=0.01)

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from acdc_tui.dag_render import DagText, render_circuit, render_dag
-from acdc_tui.graph import EdgeType, GraphSpec, build_graph
+from acdc_tui.core.graph import EdgeType, GraphSpec, build_graph
+from acdc_tui.ui.dag_render import DagText, render_circuit, render_dag
 
 
 def text(d: DagText) -> str:

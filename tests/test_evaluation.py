@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from acdc_tui.cli import main
-from acdc_tui.evaluation import circuit_metrics, empty_absent
-from acdc_tui.experiment import to_circuit
+from acdc_tui.cli.main import main
+from acdc_tui.runs.evaluation import circuit_metrics, empty_absent
+from acdc_tui.runs.experiment import to_circuit
 from tests.helpers import experiment
 
 
@@ -45,7 +45,7 @@ def test_empty_metric_matches_zero_ablating_every_writer():
     """With zero ablation, the empty circuit is the model with every residual writer zeroed:
     the output is the (zero) embedding's unembedding, so L2 is the mean squared clean output."""
     exp = experiment("tracr-proportion", threshold=1e-6, zero_ablation=True)
-    from acdc_tui import model_backend as backend
+    from acdc_tui.models import backend
 
     clean = backend.logits(exp.task.model, exp.task.clean)
     _, metric = exp.task.metric()

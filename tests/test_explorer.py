@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import orjson
 import pytest
 
-from acdc_tui.circuit_io import read_circuit
-from acdc_tui.graph import EdgeType
-from acdc_tui.run_driver import FINISHED, PAUSED
+from acdc_tui.core.graph import EdgeType
+from acdc_tui.io.circuit import read_circuit
+from acdc_tui.runs.driver import FINISHED, PAUSED
 from acdc_tui.ui.app import ExplorerApp
 from acdc_tui.ui.widgets.dag_view import DagView
 from acdc_tui.ui.widgets.decision_log import DecisionLog
 from acdc_tui.ui.widgets.edge_table import EdgeTable
-
 from tests.helpers import experiment, final_state
 
 SIZE = (120, 40)
@@ -185,8 +183,8 @@ async def test_quit_asks_while_a_run_is_in_progress_and_can_save(tmp_path):
 
 async def test_open_an_exported_file(tmp_path):
     exp = straight("tracr-reverse")
-    from acdc_tui.circuit_io import write_circuit
-    from acdc_tui.experiment import to_circuit
+    from acdc_tui.io.circuit import write_circuit
+    from acdc_tui.runs.experiment import to_circuit
 
     write_circuit(to_circuit(exp, 0.0, True), tmp_path / "c.json")
     c = read_circuit(tmp_path / "c.json")

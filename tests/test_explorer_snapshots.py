@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from acdc_tui.run_driver import FINISHED
+from acdc_tui.runs.driver import FINISHED
 from acdc_tui.ui.app import ExplorerApp
-
 from tests.helpers import experiment
 from tests.test_explorer import until
 

@@ -11,12 +11,12 @@ import pytest
 import torch
 
 import tasks
-from acdc_tui import model_backend as backend
-from acdc_tui.events import EdgeForced, EdgeTested, OverrideApplied
-from acdc_tui.experiment import Settings, prepare
-from acdc_tui.fast_engine import FastEngine
-from acdc_tui.graph import GraphSpec, build_graph
-from acdc_tui.patching import PlainEngine
+from acdc_tui.core.events import EdgeForced, EdgeTested, OverrideApplied
+from acdc_tui.core.graph import GraphSpec, build_graph
+from acdc_tui.engines.fast import FastEngine
+from acdc_tui.engines.plain import PlainEngine
+from acdc_tui.models import backend
+from acdc_tui.runs.experiment import Settings, prepare
 from tests.conftest import ATTN_ONLY_CONFIG, SMALL_CONFIG, write_task_dir
 
 REL, ABS = 1e-9, 1e-12
@@ -141,7 +141,7 @@ def test_an_engine_serves_several_runs(small_task_dir):
     """A threshold sweep builds runs over one engine: each must equal a run on a fresh plain engine."""
     task = tasks.load_task(None, str(small_task_dir), "cpu", torch.float64)
     fast = prepare(task, Settings(threshold=0.005, dtype="float64"))
-    from acdc_tui.experiment import new_run
+    from acdc_tui.runs.experiment import new_run
 
     for tau in (0.005, 0.05, 0.001):
         run = new_run(fast, tau)
@@ -208,7 +208,7 @@ def test_the_comparison_catches_a_wrong_mask(small_task_dir, request, monkeypatc
 
 def test_the_comparison_catches_wrong_attention(request, monkeypatch):
     """An attention without its causal mask must fail too (the start-up self-check sends it to plain)."""
-    from acdc_tui import fast_forward
+    from acdc_tui.engines import fast_forward
 
     monkeypatch.setattr(fast_forward.Weights, "attention", lambda self, l, q, k, v: torch.bmm(torch.softmax(torch.bmm(q, k.transpose(1, 2)), -1), v))
     with pytest.raises(AssertionError):

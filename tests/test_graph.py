@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from acdc_tui.errors import UserError
-from acdc_tui.graph import EdgeType, GraphSpec, Node, build_graph, parse_edge, parse_node
+from acdc_tui.core.errors import UserError
+from acdc_tui.core.graph import EdgeType, GraphSpec, Node, build_graph, parse_edge, parse_node
 
 GPT2_SMALL = {"n_layers": 12, "n_heads": 12, "d_model": 768, "d_head": 64, "d_mlp": 3072, "d_vocab": 50257, "n_ctx": 1024}
 
@@ -28,7 +28,7 @@ def test_attention_only_edge_counts(layers, heads, expected):
 
 def test_visiting_order_matches_a_real_forward_pass(small_task_dir):
     """Receivers are visited in reverse hook-firing order of a real HookedTransformer."""
-    from acdc_tui import model_backend as backend
+    from acdc_tui.models import backend
     from tests.conftest import SMALL_CONFIG
 
     model = backend.build_model(SMALL_CONFIG, None)

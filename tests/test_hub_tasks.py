@@ -10,8 +10,8 @@ import pytest
 import torch
 
 import tasks
-from acdc_tui.cli import main
-from acdc_tui.graph import EdgeType, GraphSpec, Node, build_graph
+from acdc_tui.cli.main import main
+from acdc_tui.core.graph import EdgeType, GraphSpec, build_graph
 from tasks import hub_data
 from tasks.hub_data import VocabTokenizer
 from tasks.hub_tasks import docstring_metric, greaterthan_prob_diff, load_ground_truth, logit_diff, masked_kl
@@ -114,7 +114,7 @@ def test_ground_truth_edges_exist_in_the_graph(task, spec, edges, non_placeholde
 
 
 def test_ground_truth_files_are_what_the_builder_writes():
-    from tasks.build_canonical import BUILDERS
+    from tasks.build.canonical import BUILDERS
 
     for task, build in BUILDERS.items():
         assert frozenset(tuple(r) for r in build()) == load_ground_truth(task)
@@ -143,7 +143,7 @@ def test_tasks_listing_loads_no_model(capsys, monkeypatch):
 
 def test_offline_load_is_one_line(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "HF_HUB_CACHE": str(tmp_path / "hf" / "hub")}
-    code = "import sys; from acdc_tui.cli import main; sys.exit(main(['run', '--task', 'ioi', '--threshold', '0.1', '--quiet', '--out', %r]))" % str(tmp_path / "c.json")
+    code = "import sys; from acdc_tui.cli.main import main; sys.exit(main(['run', '--task', 'ioi', '--threshold', '0.1', '--quiet', '--out', %r]))" % str(tmp_path / "c.json")
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 import tasks
+from tasks.build.train_induction import HALF, half_losses, repeated_sequences
 from tasks.induction_task import DEFAULT_THRESHOLD
-from tasks.train_induction import HALF, half_losses, repeated_sequences
 from tests.helpers import experiment
 
 

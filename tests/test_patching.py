@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from acdc_tui import model_backend as backend
-from acdc_tui.graph import Node
+from acdc_tui.core.graph import Node
+from acdc_tui.models import backend
 from tests.helpers import experiment
 
 EMBED = Node("blocks.0.hook_resid_pre")

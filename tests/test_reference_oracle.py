@@ -10,9 +10,8 @@ import pytest
 import torch
 
 import tasks
-from acdc_tui.events import EdgeTested
-from acdc_tui.experiment import Settings, prepare
-
+from acdc_tui.core.events import EdgeTested
+from acdc_tui.runs.experiment import Settings, prepare
 from tests.reference_oracle import ReferenceAcdc
 
 REL, ABS = 1e-9, 1e-12
@@ -89,8 +88,8 @@ def test_matches_reference_oracle(source, threshold, zero_ablation, abs_value, r
 )
 def test_graph_order_matches_the_oracle_at_scale(layers, heads, attn_only, use_pos_embed):
     """Node visiting order and every receiver's sender order equal the oracle's, without running ACDC."""
-    from acdc_tui import model_backend as backend
-    from acdc_tui.graph import GraphSpec, build_graph
+    from acdc_tui.core.graph import GraphSpec, build_graph
+    from acdc_tui.models import backend
     from tests.reference_oracle import Correspondence, head_of
 
     cfg = {"n_layers": layers, "n_heads": heads, "d_model": 2 * heads, "d_head": 2, "d_vocab": 10, "n_ctx": 8, "attn_only": attn_only, "d_mlp": None if attn_only else 8, "act_fn": "relu"}

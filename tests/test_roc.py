@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from acdc_tui.roc import Confusion, RocPoint, auc, confusion, pareto_front, pessimistic_auc, roc_points, staircase
+from acdc_tui.analysis.roc import Confusion, RocPoint, auc, confusion, pareto_front, pessimistic_auc, roc_points, staircase
 
 UNIVERSE = frozenset(f"e{i}" for i in range(10))  # the tested edges
 TRUTH = frozenset({"e0", "e1", "e2", "e3"})  # 4 positives, 6 negatives

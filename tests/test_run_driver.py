@@ -8,9 +8,8 @@ import time
 import orjson
 import pytest
 
-from acdc_tui.events import EdgeTested, NodeEntered, NodeSkipped, RunFinished
-from acdc_tui.run_driver import FINISHED, PAUSED, RunDriver
-
+from acdc_tui.core.events import EdgeTested, NodeEntered, NodeSkipped, RunFinished
+from acdc_tui.runs.driver import FINISHED, PAUSED, RunDriver
 from tests.helpers import experiment, final_state
 
 

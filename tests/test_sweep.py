@@ -7,10 +7,10 @@ import io
 import orjson
 import pytest
 
-from acdc_tui.cli import main
-from acdc_tui.errors import UserError
-from acdc_tui.sweep import SCHEMA, format_report, parse_logspace, parse_thresholds, read_sweep, run_sweep, write_sweep
-from acdc_tui.text_plot import Series, plot, wants_ascii
+from acdc_tui.analysis.sweep import SCHEMA, format_report, parse_logspace, parse_thresholds, read_sweep, run_sweep, write_sweep
+from acdc_tui.analysis.text_plot import Series, plot, wants_ascii
+from acdc_tui.cli.main import main
+from acdc_tui.core.errors import UserError
 from tests.helpers import experiment, final_state
 
 GRID = [1e-1, 1e-2, 1e-6]  # τ = 1e-6 recovers the canonical circuit exactly (zero ablation, L2)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
-from tasks.build_tracr import build, diff, load
+from tasks.build.tracr import build, diff, load
 
 TRACR_DIR = Path(__file__).resolve().parents[1] / "tasks" / "tracr"
 # Expected vocabularies written out independently of the shipped files (as vocab.json stores them).

@@ -22,20 +22,21 @@ from textual.message import Message
 from textual.widgets import Footer, Sparkline, Static, TabbedContent, TabPane, Tree
 from textual.worker import get_current_worker
 
-from ..circuit_io import Circuit, to_dot, write_circuit
-from ..dag_render import render_circuit
-from ..errors import UserError
-from ..experiment import Experiment
-from ..graph import ComputationalGraph, Edge, Node
-from ..run_driver import Batch, RunDriver, edge_view
-from .state import ExplorerState
-from .widgets.bars import StatusBar, TitleBar, status_text
-from .widgets.dag_view import DagView
-from .widgets.decision_log import DecisionLog
-from .widgets.details import Details
-from .widgets.dialogs import ConfirmQuit, HelpScreen, Prompt
-from .widgets.edge_table import EdgeChosen, EdgeTable
-from .widgets.hook_tree import HookTree
+from acdc_tui.core.errors import UserError
+from acdc_tui.core.graph import ComputationalGraph, Edge, Node
+from acdc_tui.io.circuit import Circuit, write_circuit
+from acdc_tui.io.dot import to_dot
+from acdc_tui.runs.driver import Batch, RunDriver, edge_view
+from acdc_tui.runs.experiment import Experiment
+from acdc_tui.ui.dag_render import render_circuit
+from acdc_tui.ui.state import ExplorerState
+from acdc_tui.ui.widgets.bars import StatusBar, TitleBar, status_text
+from acdc_tui.ui.widgets.dag_view import DagView
+from acdc_tui.ui.widgets.decision_log import DecisionLog
+from acdc_tui.ui.widgets.details import Details
+from acdc_tui.ui.widgets.dialogs import ConfirmQuit, HelpScreen, Prompt
+from acdc_tui.ui.widgets.edge_table import EdgeChosen, EdgeTable
+from acdc_tui.ui.widgets.hook_tree import HookTree
 
 DAG_MAX_EDGES = 1500  # beyond this the drawing is unreadable and slow: the Edges tab is the view
 DAG_REDRAW_S = 0.25

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..circuit_io import Circuit
-from ..events import EdgeForced, EdgeTested, Event, OverrideApplied
-from ..graph import ComputationalGraph, Edge, EdgeType, Node
-from ..reference_log import format_event
-from ..run_driver import FINISHED, Batch, EdgeView, RunStatus
+from acdc_tui.core.events import EdgeForced, EdgeTested, Event, OverrideApplied
+from acdc_tui.core.graph import ComputationalGraph, Edge, EdgeType, Node
+from acdc_tui.io.circuit import Circuit
+from acdc_tui.io.reference_log import format_event
+from acdc_tui.runs.driver import FINISHED, Batch, EdgeView, RunStatus
 
 EdgeKey = tuple[Node, Node]
 PENDING_VIEW = EdgeView(True, None, None, None, None, False, False)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from ...progress import format_duration
-from ...run_driver import RunStatus
+from acdc_tui.runs.driver import RunStatus
+from acdc_tui.runs.progress import format_duration
 
 MODE_STYLE = {"running": "black on green", "stepping": "black on cyan", "paused": "black on yellow", "finished": "black on blue", "loading": "black on magenta", "viewing": "black on blue", "error": "white on red"}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rich.style import Style
 
-from ...dag_render import DagText
-from .lines_view import LinesView, Span
+from acdc_tui.ui.dag_render import DagText
+from acdc_tui.ui.widgets.lines_view import LinesView, Span
 
 NODE_STYLES = {
     "current": Style(color="black", bgcolor="yellow", bold=True),

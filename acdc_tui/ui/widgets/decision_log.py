@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from rich.style import Style
 
-from ...events import EdgeForced, EdgeTested, Event, NodeEntered, NodeSkipped, OverrideApplied, RunFinished, ThresholdChanged
-from ...reference_log import format_event
-from .lines_view import LinesView
+from acdc_tui.core.events import EdgeForced, EdgeTested, Event, NodeEntered, NodeSkipped, OverrideApplied, RunFinished, ThresholdChanged
+from acdc_tui.io.reference_log import format_event
+from acdc_tui.ui.widgets.lines_view import LinesView
 
 STYLES = {
     "removed": Style(color="red"),

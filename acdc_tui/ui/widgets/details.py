@@ -6,8 +6,8 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from ...graph import Edge, Node
-from ..state import ExplorerState, edge_flags, edge_state, format_delta
+from acdc_tui.core.graph import Edge, Node
+from acdc_tui.ui.state import ExplorerState, edge_flags, edge_state, format_delta
 
 
 def edge_details(state: ExplorerState, e: Edge) -> Text:

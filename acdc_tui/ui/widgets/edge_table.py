@@ -12,8 +12,8 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input
 
-from ...graph import Edge
-from ..state import ExplorerState, edge_flags, edge_state, format_delta
+from acdc_tui.core.graph import Edge
+from acdc_tui.ui.state import ExplorerState, edge_flags, edge_state, format_delta
 
 COLUMNS = ("step", "sender", "receiver", "type", "state", "Δ", "flags")
 WIDTHS = (6, 12, 12, 18, 10, 11, 13)  # fixed: cells change as the run goes

@@ -11,8 +11,8 @@ from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from ...graph import Edge, Node
-from ..state import ExplorerState, edge_flags, edge_state, format_delta
+from acdc_tui.core.graph import Edge, Node
+from acdc_tui.ui.state import ExplorerState, edge_flags, edge_state, format_delta
 
 STATE_STYLE = {"pending": "dim", "current": "black on yellow", "alive": "green", "dead": "red strike"}
 EDGE_STYLE = {"pending": "dim", "kept": "green", "removed": "red", "structural": "dim"}

@@ -32,11 +32,12 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-from . import model_backend as backend
-from .fast_forward import Weights, unsupported_reason
-from .graph import ComputationalGraph, EdgeType, Node
-from .metrics import Metric
-from .patching import Absent, PlainEngine, ablated_activations, patch_data
+from acdc_tui.core.graph import Absent, ComputationalGraph, EdgeType, Node
+from acdc_tui.core.metrics import Metric
+from acdc_tui.engines.fast_forward import Weights, unsupported_reason
+from acdc_tui.engines.patching import ablated_activations, patch_data
+from acdc_tui.engines.plain import PlainEngine
+from acdc_tui.models import backend
 
 QKV = ("q", "k", "v")
 ACTIVATION_BUDGET = 2**26  # elements of batched sender activations; sets the default speculation width

@@ -3,39 +3,15 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 from typing import IO
 
-from .circuit_io import to_dot, write_circuit
-from .events import EdgeForced, EdgeTested, NodeSkipped, RunFinished
-from .experiment import Experiment, to_circuit
-from .progress import Progress
-from .reference_log import format_event
-
-
-class ProgressLine:
-    """Live progress on a terminal (one rewritten line), a line every few seconds otherwise."""
-
-    def __init__(self, stream: IO[str], progress: Progress, first_line_now: bool = True) -> None:
-        self.stream, self.progress = stream, progress
-        self.tty = stream.isatty()
-        self.interval = 0.1 if self.tty else 5.0
-        self._last = float("-inf") if first_line_now else time.monotonic()
-
-    def update(self, kept: int, metric: float | None, force: bool = False) -> None:
-        now = time.monotonic()
-        if not force and now - self._last < self.interval:
-            return
-        self._last = now
-        text = self.progress.line(kept, metric)
-        self.stream.write(f"\r\x1b[2K{text}" if self.tty else text + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+from acdc_tui.core.events import EdgeForced, EdgeTested, NodeSkipped, RunFinished
+from acdc_tui.io.circuit import write_circuit
+from acdc_tui.io.dot import to_dot
+from acdc_tui.io.reference_log import format_event
+from acdc_tui.runs.experiment import Experiment, to_circuit
+from acdc_tui.runs.progress import Progress, ProgressLine
 
 
 def run_headless(

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .algorithm import AcdcRun
-from .graph import ComputationalGraph, GraphSpec, build_graph, parse_edge
-from .fast_engine import FastEngine
-from .patching import PlainEngine
+from acdc_tui.core.algorithm import AcdcRun
+from acdc_tui.core.graph import ComputationalGraph, GraphSpec, build_graph, parse_edge
+from acdc_tui.engines.fast import FastEngine
+from acdc_tui.engines.plain import PlainEngine
 
 ENGINES = {"fast": FastEngine, "plain": PlainEngine}
 
@@ -39,7 +39,7 @@ class Experiment:
 
 def prepare(task: Any, settings: Settings) -> Experiment:
     """Build the graph and engine for `task`, and a run with the settings' pins and force-prunes queued."""
-    from .errors import UserError
+    from acdc_tui.core.errors import UserError
 
     if settings.engine not in ENGINES:
         raise UserError(f"unknown engine {settings.engine!r}: choose one of {', '.join(ENGINES)}")
@@ -83,7 +83,7 @@ def new_run(exp: Experiment, threshold: float) -> AcdcRun:
 
 def describe(exp: Experiment) -> tuple[dict, dict]:
     """The task and model parts of every exported file (the weights are hashed once per experiment)."""
-    from . import model_backend as backend
+    from acdc_tui.models import backend
 
     task = exp.task
     if "fingerprint" not in exp.meta:
@@ -103,9 +103,9 @@ def run_settings(exp: Experiment) -> dict:
 
 def to_circuit(exp: Experiment, elapsed_s: float, complete: bool):
     """The run's current state as a Circuit (what gets exported)."""
-    from . import __version__
-    from .circuit_io import Circuit, CircuitEdge
-    from .evaluation import circuit_metrics
+    from acdc_tui import __version__
+    from acdc_tui.io.circuit import Circuit, CircuitEdge
+    from acdc_tui.runs.evaluation import circuit_metrics
 
     run = exp.run
     edges = [

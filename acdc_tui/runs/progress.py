@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import IO, Callable
 
 
 def format_duration(seconds: float | None) -> str:
@@ -54,3 +54,27 @@ class Progress:
         if metric is not None:
             parts.append(f"metric {metric:.6g}")
         return "  ".join(parts)
+
+
+class ProgressLine:
+    """Live progress on a terminal (one rewritten line), a line every few seconds otherwise."""
+
+    def __init__(self, stream: IO[str], progress: Progress, first_line_now: bool = True) -> None:
+        self.stream, self.progress = stream, progress
+        self.tty = stream.isatty()
+        self.interval = 0.1 if self.tty else 5.0
+        self._last = float("-inf") if first_line_now else time.monotonic()
+
+    def update(self, kept: int, metric: float | None, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last < self.interval:
+            return
+        self._last = now
+        text = self.progress.line(kept, metric)
+        self.stream.write(f"\r\x1b[2K{text}" if self.tty else text + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()

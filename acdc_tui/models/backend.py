@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping
 
 import torch
 
-from .errors import UserError
+from acdc_tui.core.errors import UserError
 
 # ACDC needs per-head q/k/v inputs, per-head results and the MLP input as separate hook points.
 REQUIRED_FLAGS = {"use_attn_result": True, "use_split_qkv_input": True, "use_hook_mlp_in": True}
@@ -203,11 +203,9 @@ def load_checkpoint(path: str, device: str = "cpu", dtype: torch.dtype = torch.f
     p = Path(path)
     if not (p / "config.json").is_file():
         raise UserError(f"--model {path}: not a Hugging Face checkpoint directory (no config.json): save one with model.save_pretrained(DIR)")
-    from transformers import AutoModelForCausalLM
-
-    from transformer_lens import loading_from_pretrained as loading
-
     import transformers
+    from transformer_lens import loading_from_pretrained as loading
+    from transformers import AutoModelForCausalLM
 
     previous = logging.getLogger().level
     logging.getLogger().setLevel(logging.ERROR)

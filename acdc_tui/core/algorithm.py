@@ -17,20 +17,8 @@ from typing import Callable, Iterator, Protocol
 
 import networkx as nx
 
-from .events import (
-    EdgeForced,
-    EdgeTested,
-    Event,
-    NodeEntered,
-    NodeSkipped,
-    OverrideApplied,
-    RunFinished,
-    RunStarted,
-    ThresholdChanged,
-    TreeShaken,
-)
-from .graph import INPUT_KINDS, ComputationalGraph, Edge, EdgeType, Node
-from .patching import Absent
+from acdc_tui.core.events import EdgeForced, EdgeTested, Event, NodeEntered, NodeSkipped, OverrideApplied, RunFinished, RunStarted, ThresholdChanged, TreeShaken
+from acdc_tui.core.graph import INPUT_KINDS, Absent, ComputationalGraph, Edge, EdgeType, Node
 
 
 class Engine(Protocol):

@@ -12,19 +12,8 @@ reference's own log parser (it looks for "...so removing/keeping connection") st
 
 from __future__ import annotations
 
-from .events import (
-    EdgeForced,
-    EdgeTested,
-    Event,
-    NodeEntered,
-    NodeSkipped,
-    OverrideApplied,
-    RunFinished,
-    RunStarted,
-    ThresholdChanged,
-    TreeShaken,
-)
-from .graph import Node
+from acdc_tui.core.events import EdgeForced, EdgeTested, Event, NodeEntered, NodeSkipped, OverrideApplied, RunFinished, RunStarted, ThresholdChanged, TreeShaken
+from acdc_tui.core.graph import Node
 
 
 def interp_node(n: Node) -> str:

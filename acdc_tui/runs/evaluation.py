@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .graph import ComputationalGraph, Node
+from acdc_tui.core.graph import ComputationalGraph, Node
 
 if TYPE_CHECKING:
-    from .experiment import Experiment
+    from acdc_tui.runs.experiment import Experiment
 
 
 def empty_absent(graph: ComputationalGraph) -> dict[Node, set[Node]]:

@@ -40,11 +40,11 @@ from typing import IO, Any, Sequence
 
 import orjson
 
-from . import roc as roc_mod
-from .errors import UserError
-from .evaluation import empty_metric, full_metric
-from .events import EdgeForced, EdgeTested, NodeSkipped
-from .experiment import Experiment, describe, new_run, run_settings
+from acdc_tui.analysis import roc as roc_mod
+from acdc_tui.core.errors import UserError
+from acdc_tui.core.events import EdgeForced, EdgeTested, NodeSkipped
+from acdc_tui.runs.evaluation import empty_metric, full_metric
+from acdc_tui.runs.experiment import Experiment, describe, new_run, run_settings
 
 SCHEMA = "acdc-tui.sweep"
 SCHEMA_VERSION = 1
@@ -140,9 +140,8 @@ def edge_key(edge) -> tuple:
 def run_sweep(exp: Experiment, thresholds: Sequence[float], stderr: IO[str] | None = None, quiet: bool = False) -> SweepResult:
     """ACDC at every τ (in the order given) over `exp`'s engine. Ctrl-C stops the sweep: the runs
     finished so far are kept, the one in progress is recorded as incomplete, `complete` is False."""
-    from .headless import ProgressLine
-    from .progress import Progress
-    from .text_plot import wants_ascii
+    from acdc_tui.analysis.text_plot import wants_ascii
+    from acdc_tui.runs.progress import Progress, ProgressLine
 
     stderr = stderr or sys.stderr
     tau_sym = "tau" if wants_ascii(stderr) else "τ"
@@ -209,7 +208,7 @@ def _add_roc(result: SweepResult, truth, universe) -> None:
 
 
 def sweep_to_json(result: SweepResult, with_edges: bool = False) -> dict[str, Any]:
-    from . import __version__
+    from acdc_tui import __version__
 
     exp, s, task = result.exp, result.exp.settings, result.exp.task
     task_info, model_info = describe(exp)
@@ -307,7 +306,7 @@ def format_table(result: SweepResult) -> str:
 
 def format_report(result: SweepResult, ascii: bool = False, width: int = 50, height: int = 12) -> str:
     """Table, metrics, plots (ROC with a ground truth; edges kept against τ), AUC line."""
-    from .text_plot import Series, plot
+    from acdc_tui.analysis.text_plot import Series, plot
 
     exp = result.exp
     name = exp.metric_name

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Iterable, Mapping
+from typing import Any, Collection, Iterable, Mapping
 
 import networkx as nx
 
@@ -164,6 +164,9 @@ class ComputationalGraph:
 
 INPUT_KINDS = ("embed", "pos_embed", "resid_pre")
 
+Absent = Mapping[Node, Collection[Node]]  # receiver -> senders whose edge is absent
+EdgeKey = tuple[str, int | None, str, int | None]  # sender hook, head, receiver hook, head (as files store edges)
+
 
 def _hook_firing_rank(spec: GraphSpec) -> dict[str, int]:
     """Position of each graph hook name in a HookedTransformer forward pass.
@@ -248,7 +251,7 @@ def build_graph(spec: GraphSpec) -> ComputationalGraph:
 
 def parse_node(text: str, graph: ComputationalGraph) -> Node:
     """Parse `blocks.1.attn.hook_result[3]`, `blocks.1.attn.hook_result[:, :, 3]` or a label like `a1.3`."""
-    from .errors import UserError  # local: keeps this module dependency-free at import
+    from acdc_tui.core.errors import UserError
 
     t = text.strip()
     by_label = {n.label: n for n in graph.nodes}
@@ -274,7 +277,7 @@ def parse_node(text: str, graph: ComputationalGraph) -> Node:
 
 def parse_edge(text: str, graph: ComputationalGraph) -> Edge:
     """Parse `SENDER->RECEIVER` (hook names or labels)."""
-    from .errors import UserError
+    from acdc_tui.core.errors import UserError
 
     if "->" not in text:
         raise UserError(f"edge {text!r} is not of the form SENDER->RECEIVER, e.g. 'a0.0->a1.0.k_in'")

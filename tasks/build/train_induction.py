@@ -1,4 +1,4 @@
-"""Train the shipped `induction` model: `python -m tasks.train_induction` (CPU, a few minutes).
+"""Train the shipped `induction` model: `python -m tasks.build.train_induction` (CPU, a few minutes).
 
 A 2-layer attention-only transformer learns to continue sequences of random tokens that are
 repeated once, `BOS r_1 .. r_L r_1 .. r_L`. The task's data use L = 10; in training L varies
@@ -25,7 +25,7 @@ import orjson
 import torch
 import torch.nn.functional as F
 
-OUT_DIR = Path(__file__).parent / "induction"
+OUT_DIR = Path(__file__).parents[1] / "induction"
 BOS = 0
 HALF = 10  # random tokens per half in the task data
 CONFIG = {
@@ -84,7 +84,7 @@ def half_losses(model, tokens: torch.Tensor) -> tuple[float, float]:
 
 
 def train(steps: int = 1500, batch: int = 128, lr: float = 3e-3) -> dict:
-    from acdc_tui.model_backend import build_model
+    from acdc_tui.models.backend import build_model
 
     torch.manual_seed(TRAIN_SEED)
     gen = torch.Generator().manual_seed(TRAIN_SEED)
@@ -115,7 +115,7 @@ def train(steps: int = 1500, batch: int = 128, lr: float = 3e-3) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tasks.train_induction", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m tasks.build.train_induction", description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=1500)
     p.add_argument("--out", type=Path, default=OUT_DIR)
     args = p.parse_args(argv)

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .algorithm import AcdcRun, ends_edge_step, ends_node_step
-from .circuit_io import to_dot, write_circuit
-from .events import EdgeForced, EdgeTested, Event, NodeSkipped, OverrideApplied, RunFinished, TreeShaken
-from .experiment import Experiment, to_circuit
-from .graph import Edge, Node
-from .progress import Progress
+from acdc_tui.core.algorithm import AcdcRun, ends_edge_step, ends_node_step
+from acdc_tui.core.events import EdgeForced, EdgeTested, Event, NodeSkipped, OverrideApplied, RunFinished, TreeShaken
+from acdc_tui.core.graph import Edge, Node
+from acdc_tui.io.circuit import write_circuit
+from acdc_tui.io.dot import to_dot
+from acdc_tui.runs.experiment import Experiment, to_circuit
+from acdc_tui.runs.progress import Progress
 
 PAUSED, RUNNING, STEPPING, FINISHED = "paused", "running", "stepping", "finished"
 

@@ -1,4 +1,4 @@
-"""Write the canonical (ground-truth) circuits of the hub tasks: `python -m tasks.build_canonical`.
+"""Write the canonical (ground-truth) circuits of the hub tasks: `python -m tasks.build.canonical`.
 
 Each is rebuilt from the definition in the ACDC reference implementation
 (ArthurConmy/Automatic-Circuit-Discovery: get_ioi_true_edges, get_greaterthan_true_edges,
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import orjson
 
-from acdc_tui.graph import GraphSpec, Node, build_graph
+from acdc_tui.core.graph import GraphSpec, Node, build_graph
 
-HUB_DIR = Path(__file__).parent / "hub"
+HUB_DIR = Path(__file__).parents[1] / "hub"
 GPT2 = GraphSpec(n_layers=12, n_heads=12, attn_only=False)
 ATTN_ONLY_4L = GraphSpec(n_layers=4, n_heads=8, attn_only=True)
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .graph import ComputationalGraph, Edge, Node
+    from acdc_tui.core.graph import ComputationalGraph, Edge, Node
 
 UP, DOWN, LEFT, RIGHT = 1, 2, 4, 8
 

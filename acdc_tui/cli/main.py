@@ -12,7 +12,7 @@ import re
 import sys
 from pathlib import Path
 
-from .errors import UserError
+from acdc_tui.core.errors import UserError
 
 DEFAULT_OUT_DIR = Path("acdc-output")
 DEFAULT_THRESHOLD = 0.01  # for the embedded default task (tracr-reverse, L2)
@@ -98,11 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from .experiment import prepare
-    from .headless import run_headless
-    from .model_backend import check_device, parse_dtype
-
     import tasks
+    from acdc_tui.cli.headless import run_headless
+    from acdc_tui.models.backend import check_device, parse_dtype
+    from acdc_tui.runs.experiment import prepare
 
     dtype = parse_dtype(args.dtype)
     check_device(args.device)
@@ -121,7 +120,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def settings_from_args(args: argparse.Namespace, threshold: float | None = None):
     """The run options shared by `run`, `sweep` and the explorer, as Settings."""
-    from .experiment import Settings
+    from acdc_tui.runs.experiment import Settings
 
     return Settings(
         threshold=args.threshold if threshold is None else threshold,
@@ -176,12 +175,11 @@ def _add_sweep_parser(sub) -> None:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .experiment import prepare
-    from .model_backend import check_device, parse_dtype
-    from .sweep import format_report, parse_logspace, parse_thresholds, run_sweep, write_sweep
-    from .text_plot import wants_ascii
-
     import tasks
+    from acdc_tui.analysis.sweep import format_report, parse_logspace, parse_thresholds, run_sweep, write_sweep
+    from acdc_tui.analysis.text_plot import wants_ascii
+    from acdc_tui.models.backend import check_device, parse_dtype
+    from acdc_tui.runs.experiment import prepare
 
     given = [flag for dest, flag in _NOT_FOR_SWEEP.items() if getattr(args, dest, None) not in (None, False)]
     if given:
@@ -228,17 +226,17 @@ def cmd_explore(args: argparse.Namespace) -> int:
         if not args.headless:
             print("acdc-tui: not a terminal: running headless (acdc-tui run ... does this explicitly)", file=sys.stderr)
         return cmd_run(args)
-    from .model_backend import check_device, parse_dtype
+    from acdc_tui.models.backend import check_device, parse_dtype
 
     dtype = parse_dtype(args.dtype)
     check_device(args.device)
 
     def load():
-        from .experiment import prepare
+        from acdc_tui.runs.experiment import prepare
 
         return prepare(tasks.load_task(args.task, args.task_dir, args.device, dtype, model_path=args.model), settings_from_args(args))
 
-    from .ui.app import ExplorerApp
+    from acdc_tui.ui.app import ExplorerApp
 
     name = args.task_dir or args.task or tasks.DEFAULT_TASK
     app = ExplorerApp(load=load, out=Path(args.out), description=name, ascii_only=True if args.ascii else None, autorun=args.run)
@@ -247,8 +245,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
 
 
 def cmd_open(args: argparse.Namespace) -> int:
-    from .circuit_io import read_circuit
-    from .graph import GraphSpec, build_graph
+    from acdc_tui.core.graph import GraphSpec, build_graph
+    from acdc_tui.io.circuit import read_circuit
 
     circuit = read_circuit(args.circuit)
     graph = build_graph(GraphSpec.from_config(circuit.model.get("config", {}), use_pos_embed=bool(circuit.settings.get("use_pos_embed"))))
@@ -257,7 +255,7 @@ def cmd_open(args: argparse.Namespace) -> int:
             raise UserError(f"{args.circuit} has edge {e.sender} -> {e.receiver}, which its model config's graph lacks: the file's model config and edges disagree")
     if not _interactive():
         raise UserError("acdc-tui open needs a terminal: use acdc-tui dot FILE for text output")
-    from .ui.app import ExplorerApp
+    from acdc_tui.ui.app import ExplorerApp
 
     ExplorerApp(circuit=circuit, circuit_graph=graph, description=str(args.circuit), out=Path(args.circuit).with_name(Path(args.circuit).stem + "-copy.json"), ascii_only=True if args.ascii else None).run()
     return 0
@@ -274,7 +272,8 @@ def cmd_tasks() -> int:
 
 
 def cmd_dot(args: argparse.Namespace) -> int:
-    from .circuit_io import read_circuit, to_dot
+    from acdc_tui.io.circuit import read_circuit
+    from acdc_tui.io.dot import to_dot
 
     text = to_dot(read_circuit(args.circuit), include_removed=args.include_removed)
     if args.out:

@@ -4,7 +4,7 @@ The programs and the tracr -> HookedTransformer conversion follow ACDC's
 `acdc/tracr_task/utils.py` (Conmy et al. 2023). jax/tracr are imported lazily so the
 shipped files (and this module) stay usable without the `tracr` extra.
 
-    python -m tasks.build_tracr [--out DIR] [--check]
+    python -m tasks.build.tracr [--out DIR] [--check]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import torch
 TASKS: tuple[str, ...] = ("reverse", "proportion")
 BOS = "BOS"
 MAX_SEQ_LEN = 5
-DEFAULT_OUT = Path(__file__).resolve().parent / "tracr"
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "tracr"
 INSTALL_HINT = "tracr is not installed: run .venv/bin/pip install -c constraints.txt -e .[tracr]"
 FILES = ("config.json", "weights.pt", "vocab.json")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .graph import Edge, Node
+from acdc_tui.core.graph import Edge, Node
 
 
 @dataclass(frozen=True)

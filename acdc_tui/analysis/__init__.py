@@ -1,0 +1,1 @@
+"""Analysis over many runs: threshold sweeps, ROC and AUC, text plots."""

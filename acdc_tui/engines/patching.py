@@ -1,0 +1,63 @@
+"""Patching semantics shared by every engine: what an absent edge means, and the ablated values.
+
+An absent edge sender -> receiver means the receiver sees the sender's *ablated* output (from
+the patch data, or zero) instead of its current one. As in the reference implementation:
+
+* an ADDITION receiver with any absent edge is recomputed as
+  `ablated_input + sum over present senders of (current_output - ablated_output)`;
+* a DIRECT_COMPUTATION receiver (a head's q/k/v) with its edge absent takes its ablated value;
+* a receiver whose edges are all present is left as the model computes it.
+
+The plain engine (plain.py) implements this directly; every faster engine is checked against it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from acdc_tui.core.errors import UserError
+from acdc_tui.core.graph import ComputationalGraph, EdgeType, Node
+from acdc_tui.models import backend
+
+# The reference permutes positional embeddings of the patch run with this seed (tracr tasks).
+SCRAMBLE_SEED = 49
+
+
+def index_of(node: Node) -> tuple:
+    """Where a node lives in its hook's tensor: whole tensor or head slice [:, :, h]."""
+    return (Ellipsis,) if node.head is None else (slice(None), slice(None), node.head)
+
+
+def writer_hooks(graph: ComputationalGraph) -> set[str]:
+    """Hook points whose outputs are summed into the residual stream (ADDITION senders)."""
+    return {e.sender.name for e in graph.edges if e.type is EdgeType.ADDITION}
+
+
+def ablated_activations(
+    model, graph: ComputationalGraph, patch_tokens: torch.Tensor, zero_ablation: bool, scramble_positions: bool
+) -> dict[str, torch.Tensor]:
+    """Every graph hook's activation on the patch data, or with every writer zeroed (zero ablation).
+
+    Like the reference, zero ablation zeroes all residual writers (inputs, head results, MLP
+    outputs) and records what every hook then sees; with separate positional embeddings and
+    corrupted ablation, the patch run's positional embeddings are permuted (seed 49).
+    """
+    pre: list = []
+    if zero_ablation:
+        pre += [(name, lambda x, hook: torch.zeros_like(x)) for name in sorted(writer_hooks(graph))]
+    elif scramble_positions:
+        n = patch_tokens.shape[1]
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(SCRAMBLE_SEED)).to(patch_tokens.device)
+        pre.append(("hook_pos_embed", lambda x, hook: x[:, perm]))
+    return backend.capture(model, patch_tokens, set(graph.hook_names()), pre)
+
+
+def patch_data(tokens: torch.Tensor, patch_tokens: torch.Tensor | None, zero_ablation: bool) -> torch.Tensor:
+    """The tokens of the patch run (the clean ones under zero ablation), checked against the clean ones."""
+    if patch_tokens is None:
+        if not zero_ablation:
+            raise UserError("this task has no patch (corrupted) data: use --zero-ablation or give the task corrupted tokens")
+        return tokens
+    if tuple(patch_tokens.shape) != tuple(tokens.shape):
+        raise UserError(f"clean tokens {tuple(tokens.shape)} and corrupted tokens {tuple(patch_tokens.shape)} differ in shape: they must be equal")
+    return patch_tokens

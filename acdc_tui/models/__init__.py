@@ -1,0 +1,1 @@
+"""Models: building and loading them, hook names, running them with hooks."""

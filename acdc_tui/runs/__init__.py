@@ -1,0 +1,1 @@
+"""Runs: assembling an experiment, driving it, its progress and its circuit metrics."""
