@@ -12,6 +12,7 @@ import re
 import sys
 from pathlib import Path
 
+from acdc_tui.cli import run_cmd
 from acdc_tui.core.errors import UserError
 
 DEFAULT_OUT_DIR = Path("acdc-output")
@@ -30,8 +31,8 @@ def _threshold(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"threshold {text!r} is not a number, e.g. --threshold 0.01") from None
-    if math.isnan(value):
-        raise argparse.ArgumentTypeError("threshold cannot be NaN")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"threshold {text!r} is not a finite number: give a number such as 0.01")
     return value
 
 
@@ -68,6 +69,7 @@ def build_explorer_parser() -> argparse.ArgumentParser:
         if action.dest == "out":
             action.help = f"where Export (e) writes the circuit JSON (default {DEFAULT_OUT_DIR / 'circuit.json'})"
     _add_explorer_options(p)
+    run_cmd.add_job_options(p)
     return p
 
 
@@ -88,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     browse.add_argument("--ascii", action="store_true", help="draw with ASCII only")
     run = sub.add_parser("run", help="run ACDC (headless) and export the circuit")
     _add_run_options(run)
+    run_cmd.add_job_options(run)
+    run_cmd.add_resume_parser(sub)
     _add_sweep_parser(sub)
     sub.add_parser("tasks", help="list the builtin tasks")
     dot = sub.add_parser("dot", help="convert a circuit JSON file to Graphviz DOT")
@@ -95,27 +99,6 @@ def build_parser() -> argparse.ArgumentParser:
     dot.add_argument("--out", "-o", default=None, help="write here instead of stdout")
     dot.add_argument("--include-removed", action="store_true")
     return parser
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    import tasks
-    from acdc_tui.cli.headless import run_headless
-    from acdc_tui.models.backend import check_device, parse_dtype
-    from acdc_tui.runs.experiment import prepare
-
-    dtype = parse_dtype(args.dtype)
-    check_device(args.device)
-    out = Path(args.out) if args.out else Path("circuit.json")
-    for path in (out, args.log, args.dot):  # fail before the run, not after it
-        _check_writable(path)
-    task = tasks.load_task(args.task, args.task_dir, args.device, dtype, model_path=args.model)
-    exp = prepare(task, settings_from_args(args))
-    try:
-        run_headless(exp, out, args.log, args.dot, args.quiet)
-    except KeyboardInterrupt:
-        print(f"acdc-tui: interrupted: the edges decided so far are saved in {out} (\"complete\": false)", file=sys.stderr)
-        return 130
-    return 0
 
 
 def settings_from_args(args: argparse.Namespace, threshold: float | None = None):
@@ -225,7 +208,7 @@ def cmd_explore(args: argparse.Namespace) -> int:
     if args.headless or not _interactive():
         if not args.headless:
             print("acdc-tui: not a terminal: running headless (acdc-tui run ... does this explicitly)", file=sys.stderr)
-        return cmd_run(args)
+        return run_cmd.cmd_run(args)
     from acdc_tui.models.backend import check_device, parse_dtype
 
     dtype = parse_dtype(args.dtype)
@@ -299,7 +282,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "open":
             return cmd_open(args)
         if args.command == "run":
-            return cmd_run(args)
+            return run_cmd.cmd_run(args)
+        if args.command == "resume":
+            return run_cmd.cmd_resume(args)
         if args.command == "sweep":
             return cmd_sweep(args)
         if args.command == "tasks":

@@ -24,7 +24,6 @@ number that decided the edge; `delta` is new - old metric when it was tested.
 from __future__ import annotations
 
 import datetime as _dt
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ import orjson
 
 from acdc_tui.core.errors import UserError
 from acdc_tui.core.graph import EdgeKey, EdgeType, Node
+from acdc_tui.io.atomic import write_atomic
 
 SCHEMA = "acdc-tui.circuit"
 SCHEMA_VERSION = 1
@@ -101,10 +101,7 @@ def write_circuit(c: Circuit, path: str | Path) -> Path:
     path = Path(path)
     if path.parent and not path.parent.exists():
         raise UserError(f"cannot write {path}: directory {str(path.parent)!r} does not exist")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(orjson.dumps(circuit_to_json(c), option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
-    os.replace(tmp, path)
-    return path
+    return write_atomic(path, orjson.dumps(circuit_to_json(c), option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
 
 
 def _node(d: Any, where: str) -> Node:

@@ -103,27 +103,32 @@ def run_settings(exp: Experiment) -> dict:
 
 def to_circuit(exp: Experiment, elapsed_s: float, complete: bool):
     """The run's current state as a Circuit (what gets exported)."""
-    from acdc_tui import __version__
-    from acdc_tui.io.circuit import Circuit, CircuitEdge
     from acdc_tui.runs.evaluation import circuit_metrics
 
-    run = exp.run
-    edges = [
-        CircuitEdge(r.edge.sender, r.edge.receiver, r.edge.type, r.present, r.delta, r.pinned, r.forced, r.seq, r.decided_by)
-        for r in run.records.values()
-    ]
-    decided = sum(1 for r in run.records.values() if r.edge.tested and r.decided_by is not None)
     task_info, model_info = describe(exp)
+    metrics = circuit_metrics(exp, compute=complete)
+    return circuit_of_run(exp.run, task_info, model_info, run_settings(exp), metrics, elapsed_s, complete)
+
+
+def circuit_of_run(run: AcdcRun, task_info: dict, model_info: dict, base_settings: dict, metrics: dict, elapsed_s: float, complete: bool):
+    """A run's state as a Circuit; `base_settings` are run_settings() (a live run or a journal's),
+    `metrics` the full/circuit/empty values known (see runs/evaluation.py)."""
+    from acdc_tui import __version__
+    from acdc_tui.io.circuit import Circuit, CircuitEdge
+
+    records = run.records.values()
+    edges = [CircuitEdge(r.edge.sender, r.edge.receiver, r.edge.type, r.present, r.delta, r.pinned, r.forced, r.seq, r.decided_by) for r in records]
+    decided = sum(1 for r in records if r.edge.tested and r.decided_by is not None)
     return Circuit(
         task=task_info,
         model=model_info,
         settings={
             "threshold": run.threshold,
-            **run_settings(exp),
-            "pins": [f"{r.edge.sender}->{r.edge.receiver}" for r in run.records.values() if r.pinned],
-            "force_prunes": [f"{r.edge.sender}->{r.edge.receiver}" for r in run.records.values() if r.forced],
+            **base_settings,
+            "pins": [f"{r.edge.sender}->{r.edge.receiver}" for r in records if r.pinned],
+            "force_prunes": [f"{r.edge.sender}->{r.edge.receiver}" for r in records if r.forced],
         },
-        metrics={"initial": run.initial_metric, "final": run.current_metric, **circuit_metrics(exp, compute=complete)},
+        metrics={"initial": run.initial_metric, "final": run.current_metric, **metrics},
         summary={"edges_total": run.total, "edges_kept": run.kept(), "edges_decided": decided, "elapsed_s": round(elapsed_s, 3)},
         edges=edges,
         complete=complete,

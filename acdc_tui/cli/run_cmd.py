@@ -1,0 +1,156 @@
+"""`acdc-tui run` and `acdc-tui resume`: a run process with its journal, headless sinks and signals."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from acdc_tui.cli import signals
+from acdc_tui.cli.headless import HeadlessSink
+from acdc_tui.core.errors import UserError
+from acdc_tui.core.events import Event
+from acdc_tui.runs.journal.schema import SUFFIX, CommandKind, CommandStatus
+from acdc_tui.runs.journal.writer import JournalWriter
+from acdc_tui.runs.outputs import OutputLocks, Outputs, check_distinct, task_inputs
+
+
+def add_job_options(p: argparse.ArgumentParser) -> None:
+    """Options of the run process itself (run and resume)."""
+    p.add_argument("--journal", metavar="FILE", default=None, help=f"the run's journal (default: a new file in acdc-output/runs/, named after task, τ and time, *{SUFFIX})")
+    p.add_argument("--paused", action="store_true", help="start paused and wait for commands through the journal (what the explorer does)")
+
+
+def task_label(args: argparse.Namespace) -> str:
+    import tasks
+
+    return Path(args.task_dir).resolve().name if args.task_dir else (args.task or tasks.DEFAULT_TASK)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import tasks
+    from acdc_tui.cli.main import settings_from_args
+    from acdc_tui.models.backend import check_device, parse_dtype
+    from acdc_tui.runs.experiment import prepare
+    from acdc_tui.runs.identity import Recipe, journal_meta
+    from acdc_tui.runs.paths import new_journal_path
+
+    dtype = parse_dtype(args.dtype)
+    check_device(args.device)
+    out = Path(args.out) if args.out is not None else Path("circuit.json")
+    log, dot = _path(args.log), _path(args.dot)
+    journal = _path(args.journal)
+    if journal is not None and journal.exists():
+        raise UserError(f"journal {journal} already exists: resume it with `acdc-tui resume {journal}`, or choose another --journal")
+    outputs = [("--out", out), ("--log", log), ("--dot", dot), ("--journal", journal)]
+    check_distinct(outputs, task_inputs(args.task_dir, args.model))
+    locks = OutputLocks([(flag, path) for flag, path in outputs[:3] if path is not None], journal)
+    try:
+        task = tasks.load_task(args.task, args.task_dir, args.device, dtype, model_path=args.model)
+        exp = prepare(task, settings_from_args(args))
+        journal = journal or new_journal_path(task_label(args), args.threshold)
+        recipe = Recipe.of(args.task, args.task_dir, args.model, args.device, args.dtype)
+        files = {"out": str(out), "log": None if log is None else str(log), "dot": None if dot is None else str(dot)}
+        writer = JournalWriter.create(journal, journal_meta(exp, recipe, outputs=files))
+        for action, edges in ((CommandKind.PIN, exp.settings.pins), (CommandKind.FORCE_PRUNE, exp.settings.force_prunes)):
+            for text in edges:  # queued in the run already: recorded as commands from the command line
+                writer.record_command(action, text, "cli", 1, CommandStatus.DONE)
+        return serve_job(exp, writer, out=out, dot=dot, log=log, quiet=args.quiet, autorun=not args.paused, header=f"run, journal {journal}")
+    finally:
+        locks.release()
+
+
+def serve_job(
+    exp,
+    writer: JournalWriter,
+    *,
+    out: Path | None,
+    dot: Path | None,
+    log: Path | None,
+    quiet: bool,
+    autorun: bool,
+    header: str,
+    events: list[Event] | None = None,
+    resumed_at: int | None = None,
+) -> int:
+    """Run the loop to its end with the headless sinks; the exit status follows how it ended."""
+    from acdc_tui.runs.process import Mode, RunLoop, StepError
+
+    signals.install()
+    journal = writer.path
+    writer.start_session(exp.settings.engine, resumed_at)
+    writer.add_run(1, exp.settings.threshold)
+    sink = HeadlessSink(exp.run, log, quiet, header)
+    loop = RunLoop(exp, writer, events=events or (), sinks=[sink], autorun=autorun, outputs=Outputs(out, dot))
+    status, exit_note, message = 0, "finished", None
+    try:
+        mode = loop.serve()
+        if mode is Mode.STOPPED:
+            status, exit_note = 1, "stopped (command)"
+            message = f"stopped by a command: the edges decided so far are saved in {out} (\"complete\": false); resume with: acdc-tui resume {journal}"
+    except KeyboardInterrupt as e:
+        status, exit_note = signals.exit_status(e), f"stopped ({signals.name(e)})"
+        message = f"interrupted ({signals.name(e)}): the edges decided so far are saved in {out} (\"complete\": false); resume with: acdc-tui resume {journal}"
+    except StepError as e:
+        status, exit_note = 3, f"failed: {e}"
+        message = f"error: {e}: the edges decided so far are saved in {out} (\"complete\": false); resume with: acdc-tui resume {journal}"
+    except UserError as e:
+        exit_note = f"failed: {e}"
+        raise
+    finally:
+        sink.close()
+        writer.end_session(exit_note)
+        writer.close()
+    circuit = getattr(loop, "circuit", None)
+    if circuit is not None:
+        sys.stdout.write(sink.summary(circuit, loop.run, exp.metric_name, out) + "\n")
+        sys.stdout.flush()
+    if message:
+        print(f"acdc-tui: {message}", file=sys.stderr)
+    return status
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from acdc_tui.runs.resume import open_resume
+
+    journal = Path(args.journal)
+    job = open_resume(journal, args.engine, args.device)
+    if job.finished:
+        print(f"acdc-tui: nothing to resume: the run in {journal} finished; write its circuit with `acdc-tui export {journal} --out FILE`", file=sys.stderr)
+        return 0
+    files = job.meta.get("outputs", {})
+    out = Path(args.out) if args.out is not None else Path(files.get("out") or "circuit.json")
+    log = _path(args.log) if args.log is not None else _path(files.get("log"))
+    dot = _path(args.dot) if args.dot is not None else _path(files.get("dot"))
+    outputs = [("--out", out), ("--log", log), ("--dot", dot)]
+    recipe = job.meta["recipe"]
+    check_distinct(outputs, task_inputs(recipe.get("task_dir"), recipe.get("model_path"), journal))
+    locks = OutputLocks([(flag, path) for flag, path in outputs if path is not None], journal)
+    try:
+        if job.warning:
+            print(f"acdc-tui: warning: {job.warning}", file=sys.stderr)
+        writer = JournalWriter.open(journal)
+        if job.superseded_pos is not None:
+            writer.supersede(job.superseded_pos)
+        run = job.exp.run
+        print(f"acdc-tui: resuming {journal}: {len(job.events)} events replayed without evaluating ({run.done}/{run.total} edges decided); continuing after event {job.last_seq}", file=sys.stderr)
+        header = f"resumed, journal {journal}, after event {job.last_seq}"
+        return serve_job(job.exp, writer, out=out, dot=dot, log=log, quiet=args.quiet, autorun=not args.paused, header=header, events=job.events, resumed_at=job.last_pos)
+    finally:
+        locks.release()
+
+
+def add_resume_parser(sub) -> None:
+    p = sub.add_parser("resume", help="continue a stopped or crashed run from its journal (no edge is evaluated twice)")
+    p.add_argument("journal", help="the run's journal")
+    p.add_argument("--out", "-o", default=None, help="circuit JSON (default: the run's own --out)")
+    p.add_argument("--log", default=None, help="append the log here (default: the run's own --log)")
+    p.add_argument("--dot", default=None, help="also write DOT (default: the run's own --dot)")
+    p.add_argument("--engine", default=None, help="fast or plain (default: the run's own; both make the same decisions)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: the run's own)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no log on stdout")
+    p.add_argument("--paused", action="store_true", help="resume paused, waiting for commands (what the explorer does)")
+
+
+def _path(value: str | None) -> Path | None:
+    return None if value is None else Path(value)

@@ -1,0 +1,231 @@
+"""The run process's side of the journal: create it, append events, read commands, keep a status.
+
+Durability: an event is committed at once when the last commit is 0.5 s old or more, otherwise with
+the events that follow, by a flusher thread at most 0.5 s after it was recorded. So a run killed in
+any way (kill -9 included) loses at most the edge under test and the last 0.5 s of decisions, and a
+fast run still commits only about twice a second.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import orjson
+
+from acdc_tui.core.errors import UserError
+from acdc_tui.core.events import Event
+from acdc_tui.runs.journal import schema
+from acdc_tui.runs.journal.codec import encode_event
+from acdc_tui.runs.journal.lock import Lock, holder
+from acdc_tui.runs.journal.schema import CommandKind, CommandStatus
+
+COMMIT_INTERVAL_S = 0.5
+
+
+class JournalWriter:
+    def __init__(self, path: Path, conn: sqlite3.Connection, lock: Lock) -> None:
+        self.path, self._conn, self._lock_file = path, conn, lock
+        self._mutex = threading.RLock()
+        self._pending: list[tuple] = []
+        self._last_commit = 0.0
+        self._status: dict | None = None  # written with the next commit
+        self.status_provider: Callable[[], dict] | None = None
+        self._wake = threading.Condition(self._mutex)
+        self._closed = False
+        self.session_id: int | None = None
+        self._flusher = threading.Thread(target=self._flush_loop, name="journal-flusher", daemon=True)
+        self._flusher.start()
+
+    # ---- opening ----
+
+    @classmethod
+    def create(cls, path: str | Path, meta: dict) -> "JournalWriter":
+        """A new journal at `path`, which must not exist: written whole under a temporary name, then
+        linked into place (so a journal is never half-initialised and never replaces another)."""
+        path = Path(path)
+        if path.exists():
+            raise UserError(f"journal {path} already exists: resume it with `acdc-tui resume {path}`, or choose another --journal")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            conn.executescript(schema.DDL)
+            rows = [("schema", schema.SCHEMA), ("schema_version", schema.SCHEMA_VERSION), *meta.items()]
+            conn.execute("BEGIN")
+            conn.executemany("INSERT INTO meta VALUES (?, ?)", [(k, orjson.dumps(v).decode()) for k, v in rows])
+            conn.execute("COMMIT")
+            conn.close()
+            os.link(tmp, path)  # fails if `path` appeared meanwhile: never clobber another journal
+        except FileExistsError:
+            raise UserError(f"journal {path} already exists: choose another --journal") from None
+        except OSError as e:
+            raise UserError(f"cannot create journal {path}: {e.strerror}: choose a writable --journal path") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        return cls.open(path)
+
+    @classmethod
+    def open(cls, path: str | Path) -> "JournalWriter":
+        """Open an existing journal to append to it (a new run process, or a resume)."""
+        path = Path(path)
+        lock = Lock.acquire(path, {"journal": str(path)})
+        if lock is None:
+            pid = holder(path).get("pid", "?")
+            raise UserError(f"journal {path} is in use by a running process (pid {pid}): attach to it with `acdc-tui attach {path}`")
+        try:
+            conn = schema.connect(str(path))
+        except sqlite3.Error as e:
+            lock.release()
+            raise UserError(f"cannot open journal {path} ({e}): it is not an acdc-tui journal") from None
+        return cls(path, conn, lock)
+
+    # ---- sessions, runs, meta ----
+
+    def start_session(self, engine: str, resumed_at: int | None = None) -> int:
+        with self._mutex:
+            cur = self._conn.execute(
+                "INSERT INTO sessions (pid, host, started, engine, resumed_at) VALUES (?, ?, ?, ?, ?)",
+                (os.getpid(), socket.gethostname(), time.time(), engine, resumed_at),
+            )
+            self.session_id = cur.lastrowid
+            return self.session_id
+
+    def end_session(self, exit_note: str) -> None:
+        with self._mutex:
+            self._flush_locked()
+            self._conn.execute("UPDATE sessions SET ended = ?, exit = ? WHERE id = ?", (time.time(), exit_note, self.session_id))
+
+    def add_run(self, run_id: int, threshold: float) -> None:
+        with self._mutex:
+            self._conn.execute("INSERT OR IGNORE INTO runs (id, threshold, started) VALUES (?, ?, ?)", (run_id, threshold, time.time()))
+
+    def set_meta(self, key: str, value) -> None:
+        with self._mutex:
+            self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, orjson.dumps(value).decode()))
+
+    def supersede(self, pos: int) -> None:
+        """Mark an early stop as continued past (a resume)."""
+        with self._mutex:
+            self._conn.execute("UPDATE events SET superseded = 1 WHERE pos = ?", (pos,))
+
+    # ---- events ----
+
+    def append(self, run_id: int, event: Event, command_id: int | None = None) -> None:
+        kind, fields = encode_event(event)
+        row = (run_id, event.seq, kind, orjson.dumps(fields).decode(), time.time(), command_id)
+        with self._mutex:
+            self._pending.append(row)
+            if time.monotonic() - self._last_commit >= COMMIT_INTERVAL_S:
+                self._flush_locked()
+            else:
+                self._wake.notify()
+
+    def set_status(self, status: dict, now: bool = False) -> None:
+        with self._mutex:
+            self._status = status
+            if now:
+                self._flush_locked()
+            else:
+                self._wake.notify()
+
+    def flush(self) -> None:
+        with self._mutex:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if self._closed or (not self._pending and self._status is None):
+            return
+        if self.status_provider is not None and self._pending:
+            self._status = self.status_provider()
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            if self._pending:
+                self._conn.executemany("INSERT INTO events (run, seq, kind, data, t, command) VALUES (?, ?, ?, ?, ?, ?)", self._pending)
+            if self._status is not None:
+                self._conn.execute("INSERT OR REPLACE INTO status (id, data) VALUES (1, ?)", (orjson.dumps(self._status).decode(),))
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._pending, self._status = [], None
+        self._last_commit = time.monotonic()
+
+    def _flush_loop(self) -> None:
+        with self._mutex:
+            while not self._closed:
+                if self._pending or self._status is not None:
+                    wait = self._last_commit + COMMIT_INTERVAL_S - time.monotonic()
+                    if wait <= 0:
+                        try:
+                            self._flush_locked()
+                        except sqlite3.Error:  # the run's own thread reports errors at its next commit
+                            pass
+                        continue
+                    self._wake.wait(wait)
+                else:
+                    self._wake.wait()
+
+    # ---- commands ----
+
+    def record_command(self, action: CommandKind, arg=None, source: str = "cli", run_id: int | None = None, status: CommandStatus = CommandStatus.PENDING) -> int:
+        with self._mutex:
+            cur = self._conn.execute(
+                "INSERT INTO commands (run, t, source, action, arg, status) VALUES (?, ?, ?, ?, ?, ?)",
+                (run_id, time.time(), source, action.value, orjson.dumps(arg).decode(), status.value),
+            )
+            return cur.lastrowid
+
+    def pending_commands(self) -> list[tuple[int, CommandKind, object, str]]:
+        """(id, action, arg, source) of commands not yet applied, oldest first. A command whose event
+        is recorded was applied, even if the process died before it could mark it done."""
+        with self._mutex:
+            rows = self._conn.execute(
+                "SELECT id, action, arg, source FROM commands WHERE status = 'pending' "
+                "AND id NOT IN (SELECT command FROM events WHERE command IS NOT NULL) ORDER BY id"
+            ).fetchall()
+            in_batch = {row[-1] for row in self._pending}
+        out = []
+        for cid, action, arg, source in rows:
+            if cid in in_batch:
+                continue
+            try:
+                out.append((cid, CommandKind(action), orjson.loads(arg) if arg else None, source))
+            except ValueError:
+                self.finish_command(cid, CommandStatus.FAILED, f"unknown command {action!r}")
+        return out
+
+    def finish_command(self, command_id: int, status: CommandStatus, result: str | None = None, applied_seq: int | None = None) -> None:
+        with self._mutex:
+            self._flush_locked()  # the events a command produced are visible before its outcome
+            self._conn.execute("UPDATE commands SET status = ?, result = ?, applied_seq = ? WHERE id = ?", (status.value, result, applied_seq, command_id))
+
+    def client_seen(self) -> float:
+        """When a client (the explorer) last said it is attached; 0 if never."""
+        with self._mutex:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'client_seen'").fetchone()
+        return float(orjson.loads(row[0])) if row else 0.0
+
+    # ---- closing ----
+
+    def close(self) -> None:
+        with self._mutex:
+            if self._closed:
+                return
+            try:
+                self._flush_locked()
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # leave one self-contained file
+            except sqlite3.Error:
+                pass
+            self._closed = True
+            self._wake.notify_all()
+            self._conn.close()
+        self._lock_file.release()
+
+
+def host() -> str:
+    return socket.gethostname()
