@@ -8,6 +8,14 @@ import orjson
 import pytest
 import torch
 
+
+def pytest_configure(config):
+    """Runs write their journals under $ACDC_TUI_OUTPUT: keep the tests' out of the working tree."""
+    import os
+    import tempfile
+
+    os.environ.setdefault("ACDC_TUI_OUTPUT", tempfile.mkdtemp(prefix="acdc-tui-test-output-"))
+
 SMALL_CONFIG = {
     "n_layers": 2,
     "n_heads": 2,

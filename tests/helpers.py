@@ -17,3 +17,49 @@ def experiment(task_name: str | None = None, task_dir=None, dtype=torch.float64,
 def final_state(exp: Experiment) -> dict:
     """Edge key -> (present, delta, decided_by), to compare runs edge by edge."""
     return {k: (r.present, r.delta, r.decided_by) for k, r in exp.run.records.items()}
+
+
+class LocalRun:
+    """A run process's loop in a thread of the test process, writing a journal the way the real
+    run process does; tests attach a RunClient (or the explorer) to `self.journal`."""
+
+    def __init__(self, exp: Experiment, journal, autorun: bool = False, outputs=None, clock=None) -> None:
+        import threading
+
+        from acdc_tui.runs.identity import Recipe, journal_meta
+        from acdc_tui.runs.journal.writer import JournalWriter
+        from acdc_tui.runs.outputs import Outputs
+        from acdc_tui.runs.process import RunLoop
+
+        self.exp, self.journal = exp, journal
+        recipe = Recipe.of(exp.task.name if exp.task.source == "builtin" else None, None, None, exp.settings.device, exp.settings.dtype)
+        self.writer = JournalWriter.create(journal, journal_meta(exp, recipe))
+        self.writer.start_session(exp.settings.engine)
+        self.writer.add_run(1, exp.settings.threshold)
+        self.loop = RunLoop(exp, self.writer, autorun=autorun, outputs=outputs or Outputs(), **({} if clock is None else {"clock": clock}))
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        try:
+            self.loop.serve()
+            self.writer.end_session("finished" if self.loop.complete else "stopped")
+        except BaseException as e:  # surfaced by close()
+            self.error = e
+        finally:
+            self.writer.close()
+
+    def close(self, timeout: float = 30.0) -> None:
+        from acdc_tui.runs.journal.reader import JournalReader
+        from acdc_tui.runs.journal.schema import CommandKind
+
+        if self.thread.is_alive():
+            reader = JournalReader(self.journal)
+            reader.send(CommandKind.STOP, None, "test")
+            reader.send(CommandKind.QUIT, None, "test")
+            reader.close()
+        self.thread.join(timeout)
+        assert not self.thread.is_alive(), "the run loop did not stop"
+        if self.error is not None:
+            raise self.error

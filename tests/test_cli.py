@@ -28,7 +28,7 @@ def test_headless_run_as_a_user_would(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"\[38/38\] 100\.0%\s+\S+ edges/s\s+elapsed \S+\s+ETA 0:00", proc.stderr)
-    lines = log.read_text().splitlines()
+    lines = [line for line in log.read_text().splitlines() if not line.startswith("# acdc-tui")]  # each run's header
     assert proc.stdout.splitlines()[: len(lines)] == lines
     summary = proc.stdout.splitlines()[-1]
     assert summary.startswith("Summary: kept 10/38 edges; metric 0 -> ") and str(out) in summary
@@ -131,7 +131,9 @@ def test_malformed_task_dirs(kind, needle, tmp_path, small_task_dir, capsys):
 
 def test_interrupted_run_saves_every_decision_so_far(tmp_path, capsys):
     """Ctrl-C in the middle of an edge test: the JSON holds the decided edges, the one in flight is intact."""
-    from acdc_tui.cli.headless import run_headless
+    from acdc_tui.cli.run_cmd import serve_job
+    from acdc_tui.runs.identity import Recipe, journal_meta
+    from acdc_tui.runs.journal.writer import JournalWriter
 
     from tests.helpers import experiment
 
@@ -145,8 +147,10 @@ def test_interrupted_run_saves_every_decision_so_far(tmp_path, capsys):
         return real(absent)
 
     exp.run.engine.evaluate = interrupted_on_the_20th_call
-    with pytest.raises(KeyboardInterrupt):
-        run_headless(exp, tmp_path / "c.json", quiet=True)
+    writer = JournalWriter.create(tmp_path / "j.journal", journal_meta(exp, Recipe.of("tracr-reverse", None, None, "cpu", "float64")))
+    status = serve_job(exp, writer, out=tmp_path / "c.json", dot=None, log=None, quiet=True, autorun=True, header="test")
+    assert status == 130
+    assert "resume with: acdc-tui resume" in capsys.readouterr().err
     data = orjson.loads((tmp_path / "c.json").read_bytes())
     assert data["complete"] is False
     decided = [e for e in data["edges"] if e["decided_by"] == "test"]

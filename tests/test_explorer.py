@@ -9,14 +9,32 @@ import pytest
 
 from acdc_tui.core.graph import EdgeType
 from acdc_tui.io.circuit import read_circuit
+from acdc_tui.runs.client import RunClient
 from acdc_tui.runs.driver import FINISHED, PAUSED
 from acdc_tui.ui.app import ExplorerApp
 from acdc_tui.ui.widgets.dag_view import DagView
 from acdc_tui.ui.widgets.decision_log import DecisionLog
 from acdc_tui.ui.widgets.edge_table import EdgeTable
-from tests.helpers import experiment, final_state
+from tests.helpers import LocalRun, experiment, final_state
 
 SIZE = (120, 40)
+RUNS: list[LocalRun] = []
+
+
+@pytest.fixture(autouse=True)
+def close_runs():
+    yield
+    while RUNS:
+        RUNS.pop().close()
+
+
+def attached(task: str, tmp_path, out=None, **settings) -> ExplorerApp:
+    """The explorer attached to a run loop (in a thread here; its own process in real use)."""
+    run = LocalRun(experiment(task, **settings), tmp_path / f"{task}-{len(RUNS)}.journal")
+    RUNS.append(run)
+    app = ExplorerApp(client=RunClient(run.journal), out=out or tmp_path / "c.json")
+    app.local = run
+    return app
 
 
 async def until(pilot, pred, timeout: float = 30.0) -> None:
@@ -66,15 +84,15 @@ async def select_edge(app, pilot, edge) -> None:
 
 
 @pytest.mark.parametrize("task", ["tracr-reverse", "tracr-proportion"])
-async def test_run_to_completion_gives_the_headless_circuit(task):
+async def test_run_to_completion_gives_the_headless_circuit(task, tmp_path):
     reference = straight(task)
-    app = ExplorerApp(exp=experiment(task))
+    app = attached(task, tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: ready(app))
         assert mode(app) == PAUSED and app.state.status.done == 0  # opens paused
         await pilot.press("space")
         await until(pilot, lambda: mode(app) == FINISHED)
-        assert final_state(app.exp) == final_state(reference)
+        assert final_state(app.local.exp) == final_state(reference)
         # what the UI shows is what the run decided
         for e in app.state.graph.edges:
             assert app.state.view(e).present == reference.run.records[e.key].present
@@ -86,9 +104,9 @@ async def test_run_to_completion_gives_the_headless_circuit(task):
         assert set(dag.dag.node_spans) == kept_labels
 
 
-async def test_pause_step_then_continue_is_exact():
+async def test_pause_step_then_continue_is_exact(tmp_path):
     reference = straight("tracr-reverse")
-    app = ExplorerApp(exp=experiment("tracr-reverse"))
+    app = attached("tracr-reverse", tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: ready(app))
         for i in range(1, 6):
@@ -99,7 +117,7 @@ async def test_pause_step_then_continue_is_exact():
         await until(pilot, lambda: mode(app) == PAUSED and app.state.status.done > 5)
         await pilot.press("space")
         await until(pilot, lambda: mode(app) == FINISHED)
-        assert final_state(app.exp) == final_state(reference)
+        assert final_state(app.local.exp) == final_state(reference)
 
 
 async def test_pin_an_edge_the_plain_run_removes_and_force_prune_one_it_keeps(tmp_path):
@@ -107,7 +125,7 @@ async def test_pin_an_edge_the_plain_run_removes_and_force_prune_one_it_keeps(tm
     recs = reference.run.records.values()
     removed = next(r.edge for r in recs if r.decided_by == "test" and not r.present and r.edge.type is EdgeType.ADDITION)
     kept = next(r.edge for r in recs if r.decided_by == "test" and r.present and r.edge.key != removed.key)
-    app = ExplorerApp(exp=experiment("tracr-reverse"), out=tmp_path / "c.json")
+    app = attached("tracr-reverse", tmp_path, out=tmp_path / "c.json")
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: ready(app))
         await select_edge(app, pilot, removed)
@@ -116,7 +134,7 @@ async def test_pin_an_edge_the_plain_run_removes_and_force_prune_one_it_keeps(tm
         await pilot.press("x")
         await pilot.press("space")
         await until(pilot, lambda: mode(app) == FINISHED)
-        run = app.exp.run
+        run = app.local.exp.run
         assert run.records[removed.key].present and run.records[removed.key].pinned
         assert not run.records[kept.key].present and run.records[kept.key].decided_by == "forced"
         assert app.state.view(removed).pinned and not app.state.view(kept).present
@@ -131,10 +149,10 @@ async def test_pin_an_edge_the_plain_run_removes_and_force_prune_one_it_keeps(tm
         assert [file_key(e) for e in c.edges if e.pinned] == [file_key(removed)]
 
 
-async def test_override_after_the_decision_applies_live_and_recomputes_the_metric():
+async def test_override_after_the_decision_applies_live_and_recomputes_the_metric(tmp_path):
     reference = straight("tracr-reverse")
     removed = next(r.edge for r in reference.run.records.values() if r.decided_by == "test" and not r.present)
-    app = ExplorerApp(exp=experiment("tracr-reverse"))
+    app = attached("tracr-reverse", tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: ready(app))
         await pilot.press("space")
@@ -144,7 +162,7 @@ async def test_override_after_the_decision_applies_live_and_recomputes_the_metri
         await pilot.press("p")
         await until(pilot, lambda: app.state.view(removed).present)
         assert app.state.status.kept == reference.run.kept() + 1
-        run = app.exp.run  # the worker is idle: reading the engine here is safe
+        run = app.local.exp.run  # the worker is idle: reading the engine here is safe
         assert app.state.status.current_metric == run.engine.evaluate(run.absent)  # recomputed with the edge back
         assert any(l.startswith("Override: pinned") and "applied now, edge restored" in l for l in app.query_one(DecisionLog).lines)
         await pilot.press("c")  # clear: back to what ACDC decided
@@ -152,8 +170,8 @@ async def test_override_after_the_decision_applies_live_and_recomputes_the_metri
         assert app.state.status.current_metric == pytest.approx(before, rel=1e-9, abs=1e-12)
 
 
-async def test_threshold_change_from_the_keyboard():
-    app = ExplorerApp(exp=experiment("tracr-proportion"))
+async def test_threshold_change_from_the_keyboard(tmp_path):
+    app = attached("tracr-proportion", tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: ready(app))
         await pilot.press("t")
@@ -166,7 +184,7 @@ async def test_threshold_change_from_the_keyboard():
 
 
 async def test_quit_asks_while_a_run_is_in_progress_and_can_save(tmp_path):
-    app = ExplorerApp(exp=experiment("tracr-reverse"), out=tmp_path / "partial.json")
+    app = attached("tracr-reverse", tmp_path, out=tmp_path / "partial.json")
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: ready(app))
         await pilot.press("n", "n")
@@ -199,8 +217,8 @@ async def test_open_an_exported_file(tmp_path):
     assert read_circuit(tmp_path / "copy.json").present_keys() == c.present_keys()
 
 
-async def test_tree_shows_states_and_expands_to_edges():
-    app = ExplorerApp(exp=experiment("tracr-proportion"))
+async def test_tree_shows_states_and_expands_to_edges(tmp_path):
+    app = attached("tracr-proportion", tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: ready(app))
         await pilot.press("space")

@@ -8,14 +8,30 @@ from __future__ import annotations
 
 import pytest
 
+from acdc_tui.runs.client import RunClient
 from acdc_tui.runs.driver import FINISHED
 from acdc_tui.ui.app import ExplorerApp
-from tests.helpers import experiment
+from tests.helpers import LocalRun, experiment
 from tests.test_explorer import until
 
+RUNS: list[LocalRun] = []
 
-def frozen_app() -> ExplorerApp:
-    return ExplorerApp(exp=experiment("tracr-reverse"), ascii_only=False, clock=lambda: 0.0)
+
+@pytest.fixture(autouse=True)
+def close_runs():
+    yield
+    while RUNS:
+        RUNS.pop().close()
+
+
+@pytest.fixture
+def frozen_app(tmp_path):
+    def make() -> ExplorerApp:
+        run = LocalRun(experiment("tracr-reverse"), tmp_path / "tracr-reverse.journal", clock=lambda: 0.0)
+        RUNS.append(run)
+        return ExplorerApp(client=RunClient(run.journal), ascii_only=False, clock=lambda: 0.0)
+
+    return make
 
 
 async def finish(pilot) -> None:
@@ -27,11 +43,11 @@ async def finish(pilot) -> None:
 
 
 @pytest.mark.parametrize("size", [(80, 24), (160, 50)], ids=["80x24", "160x50"])
-def test_finished_run_layout(snap_compare, size):
+def test_finished_run_layout(snap_compare, size, frozen_app):
     assert snap_compare(frozen_app(), terminal_size=size, run_before=finish)
 
 
-def test_edges_tab_sorted_by_delta(snap_compare):
+def test_edges_tab_sorted_by_delta(snap_compare, frozen_app):
     async def run_before(pilot):
         await finish(pilot)
         await pilot.press("2", "s")

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import re
 import sys
 from pathlib import Path
 
-from acdc_tui.cli import run_cmd
+from acdc_tui.cli import explore_cmd, journal_cmd, run_cmd
 from acdc_tui.core.errors import UserError
 
 DEFAULT_OUT_DIR = Path("acdc-output")
@@ -92,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(run)
     run_cmd.add_job_options(run)
     run_cmd.add_resume_parser(sub)
+    journal_cmd.add_parsers(sub)
+    explore_cmd.add_attach_parser(sub)
     _add_sweep_parser(sub)
     sub.add_parser("tasks", help="list the builtin tasks")
     dot = sub.add_parser("dot", help="convert a circuit JSON file to Graphviz DOT")
@@ -117,19 +118,6 @@ def settings_from_args(args: argparse.Namespace, threshold: float | None = None)
         pins=tuple(args.pin),
         force_prunes=tuple(args.force_prune),
     )
-
-
-def _check_writable(path: str | Path | None) -> None:
-    if path is None:
-        return
-    p = Path(path)
-    if p.is_dir():
-        raise UserError(f"{p} is a directory: give a file name to write")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise UserError(f"cannot write {p}: directory {str(parent)!r} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise UserError(f"cannot write {p}: directory {str(parent)!r} is not writable")
 
 
 _NOT_FOR_SWEEP = {"threshold": "--threshold (give --thresholds or --logspace)", "log": "--log", "dot": "--dot"}
@@ -171,7 +159,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     dtype = parse_dtype(args.dtype)
     check_device(args.device)
     out = Path(args.out) if args.out else Path("sweep.json")
-    _check_writable(out)
+    from acdc_tui.runs.outputs import check_writable
+
+    check_writable(out, "--out")
     task = tasks.load_task(args.task, args.task_dir, args.device, dtype, model_path=args.model)
     if task.ground_truth is None:
         print(f"acdc-tui: note: task {task.name} has no ground-truth circuit: the sweep runs, but without ROC curve or AUC", file=sys.stderr)
@@ -190,41 +180,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def _interactive() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
-
-
-def cmd_explore(args: argparse.Namespace) -> int:
-    """The explorer on a task; headless (same outputs as `run`) with --headless or without a terminal."""
-    import tasks
-
-    # Cheap checks first: a typo should not wait for the model to load, nor open a window.
-    if args.task_dir is None:
-        tasks.check_task_name(args.task)
-    if args.task_dir is not None and not Path(args.task_dir).is_dir():
-        raise UserError(f"task directory {args.task_dir!r} does not exist: give a directory with config.json, weights.pt, tokens.pt")
-    if args.out is None:
-        DEFAULT_OUT_DIR.mkdir(exist_ok=True)
-        args.out = str(DEFAULT_OUT_DIR / "circuit.json")
-    _check_writable(args.out)
-    if args.headless or not _interactive():
-        if not args.headless:
-            print("acdc-tui: not a terminal: running headless (acdc-tui run ... does this explicitly)", file=sys.stderr)
-        return run_cmd.cmd_run(args)
-    from acdc_tui.models.backend import check_device, parse_dtype
-
-    dtype = parse_dtype(args.dtype)
-    check_device(args.device)
-
-    def load():
-        from acdc_tui.runs.experiment import prepare
-
-        return prepare(tasks.load_task(args.task, args.task_dir, args.device, dtype, model_path=args.model), settings_from_args(args))
-
-    from acdc_tui.ui.app import ExplorerApp
-
-    name = args.task_dir or args.task or tasks.DEFAULT_TASK
-    app = ExplorerApp(load=load, out=Path(args.out), description=name, ascii_only=True if args.ascii else None, autorun=args.run)
-    app.run()
-    return 1 if app.load_error else 0
 
 
 def cmd_open(args: argparse.Namespace) -> int:
@@ -278,13 +233,21 @@ def main(argv: list[str] | None = None) -> int:
         except SystemExit as e:  # usage errors (one line, already printed) and --help
             return int(e.code or 0)
         if explorer:
-            return cmd_explore(args)
+            return explore_cmd.cmd_explore(args, _interactive())
         if args.command == "open":
             return cmd_open(args)
         if args.command == "run":
             return run_cmd.cmd_run(args)
         if args.command == "resume":
             return run_cmd.cmd_resume(args)
+        if args.command == "export":
+            return journal_cmd.cmd_export(args)
+        if args.command == "ps":
+            return journal_cmd.cmd_ps(args)
+        if args.command == "log":
+            return journal_cmd.cmd_log(args)
+        if args.command == "attach":
+            return explore_cmd.cmd_attach(args)
         if args.command == "sweep":
             return cmd_sweep(args)
         if args.command == "tasks":

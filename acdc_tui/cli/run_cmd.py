@@ -76,7 +76,7 @@ def serve_job(
     """Run the loop to its end with the headless sinks; the exit status follows how it ended."""
     from acdc_tui.runs.process import Mode, RunLoop, StepError
 
-    signals.install()
+    previous_handlers = signals.install()
     journal = writer.path
     writer.start_session(exp.settings.engine, resumed_at)
     writer.add_run(1, exp.settings.threshold)
@@ -101,6 +101,7 @@ def serve_job(
         sink.close()
         writer.end_session(exit_note)
         writer.close()
+        signals.restore(previous_handlers)
     circuit = getattr(loop, "circuit", None)
     if circuit is not None:
         sys.stdout.write(sink.summary(circuit, loop.run, exp.metric_name, out) + "\n")

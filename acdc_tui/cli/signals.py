@@ -22,10 +22,17 @@ def _raise(signum, frame) -> None:
     raise Interrupted(signum)
 
 
-def install() -> None:
-    """Turn SIGTERM, SIGHUP and SIGINT into Interrupted (main thread only)."""
+def install() -> dict:
+    """Turn SIGTERM, SIGHUP and SIGINT into Interrupted (main thread only); returns the previous handlers."""
+    previous = {}
     for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(s, _raise)
+        previous[s] = signal.signal(s, _raise)
+    return previous
+
+
+def restore(previous: dict) -> None:
+    for s, handler in previous.items():
+        signal.signal(s, handler)
 
 
 def exit_status(error: KeyboardInterrupt) -> int:

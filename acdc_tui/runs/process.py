@@ -76,6 +76,7 @@ class RunLoop:
         self.progress.done = self.run.done
         self._stop_when: Callable[[Event, int], bool] | None = None
         self._n_in_step = 0
+        self._steps_left = 0
         self._next_poll = 0.0
         self._finalized = False
         self._quit = False
@@ -172,8 +173,11 @@ class RunLoop:
             self.complete = event.complete
             self._set_mode(Mode.FINISHED if event.complete else Mode.STOPPED)
         elif self.mode is Mode.STEPPING and self._stop_when is not None and self._stop_when(event, self._n_in_step):
-            self._stop_when = None
-            self._set_mode(Mode.PAUSED)
+            self._steps_left -= 1
+            self._n_in_step = 0
+            if self._steps_left <= 0:
+                self._stop_when = None
+                self._set_mode(Mode.PAUSED)
         return None
 
     def _recover(self, error: Exception) -> str:
@@ -227,7 +231,11 @@ class RunLoop:
             self._stop_when = None
             self._set_mode(Mode.PAUSED)
         elif action in (CommandKind.STEP_EDGE, CommandKind.STEP_NODE) and not run.finished:
-            self._stop_when, self._n_in_step = (ends_edge_step if action is CommandKind.STEP_EDGE else ends_node_step), 0
+            until = ends_edge_step if action is CommandKind.STEP_EDGE else ends_node_step
+            if self.mode is Mode.STEPPING and self._stop_when is until:
+                self._steps_left += 1  # a second key press before the first step ended: one more step
+            else:
+                self._stop_when, self._n_in_step, self._steps_left = until, 0, 1
             self._set_mode(Mode.STEPPING)
         elif action in (CommandKind.PIN, CommandKind.FORCE_PRUNE, CommandKind.CLEAR):
             return self._override(action, self.decoder.edge(arg), command_id)

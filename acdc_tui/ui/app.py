@@ -1,8 +1,9 @@
-"""The explorer app: VS Code's layout in a terminal, over a run that steps in a worker thread.
+"""The explorer app: VS Code's layout in a terminal, a client of a run process.
 
-The app owns no ACDC logic. A `RunDriver` loops in a Textual thread worker and posts `Batch`
-snapshots as messages (thread-safe); the app applies them to an `ExplorerState` and redraws.
-Keys become driver commands. Widgets are only touched here, on the app's own thread.
+The app owns no ACDC logic and runs no model. The run lives in its own process and records every
+event in its journal; a `RunClient` follows the journal in a Textual thread worker (replaying it)
+and posts `Batch` snapshots as messages; the app applies them to an `ExplorerState` and redraws.
+Keys become commands the client writes to the journal. Widgets are only touched on the app's thread.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from acdc_tui.core.errors import UserError
 from acdc_tui.core.graph import ComputationalGraph, Edge, Node
 from acdc_tui.io.circuit import Circuit, write_circuit
 from acdc_tui.io.dot import to_dot
-from acdc_tui.runs.driver import Batch, RunDriver, edge_view
-from acdc_tui.runs.experiment import Experiment
+from acdc_tui.runs.client import RunClient
+from acdc_tui.runs.driver import Batch
 from acdc_tui.ui.dag_render import render_circuit
 from acdc_tui.ui.state import ExplorerState
 from acdc_tui.ui.widgets.bars import StatusBar, TitleBar, status_text
@@ -66,7 +67,8 @@ ACTIONS = [
     Action("slash", "filter", "Filter", "filter the Edges tab: words that must all match, e.g. 'a1.0 removed'", footer=False),
     Action("ctrl+b", "toggle_sidebar", "Side bar", "show or hide the hook-point tree", footer=False),
     Action("f1", "help", "Help", "list every key"),
-    Action("q", "quit_app", "Quit", "quit (asks first while a run is in progress)"),
+    Action("R", "resume", "Resume", "resume a stopped or crashed run in a new run process", footer=False),
+    Action("q", "quit_app", "Quit", "quit (asks first while a run is in progress: leave it running, or stop it)"),
 ]
 
 
@@ -77,9 +79,9 @@ class RunUpdate(Message):
 
 
 class Loaded(Message):
-    def __init__(self, exp: Experiment | None, error: str | None = None) -> None:
+    def __init__(self, error: str | None = None) -> None:
         super().__init__()
-        self.exp, self.error = exp, error
+        self.error = error
 
 
 def help_text() -> str:
@@ -119,8 +121,7 @@ class ExplorerApp(App):
     def __init__(
         self,
         *,
-        exp: Experiment | None = None,
-        load: Callable[[], Experiment] | None = None,
+        client: RunClient | None = None,
         circuit: Circuit | None = None,
         circuit_graph: ComputationalGraph | None = None,
         out: Path = Path("acdc-output/circuit.json"),
@@ -130,15 +131,16 @@ class ExplorerApp(App):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
-        self.exp, self.load, self.circuit, self.circuit_graph = exp, load, circuit, circuit_graph
+        self.client, self.circuit, self.circuit_graph = client, circuit, circuit_graph
         self.out = Path(out)
         self.description = description
         self.ascii_only = ascii_only if ascii_only is not None else not (sys.stdout.encoding or "").lower().startswith("utf")
         self.autorun, self.clock = autorun, clock
         self.state: ExplorerState | None = None
-        self.driver: RunDriver | None = None
         self.selected: Node | Edge | None = None
         self.load_error: str | None = None
+        self.left_running = False  # quit with the run left going in the background
+        self._live_run = False
         self._dag_dirty = False
         self._quit_after_export = False
 
@@ -151,12 +153,10 @@ class ExplorerApp(App):
         yield Footer()
 
     async def on_mount(self) -> None:
-        if self.exp is not None:
-            await self._start(self.exp)
-        elif self.circuit is not None:
+        if self.circuit is not None:
             await self._browse(self.circuit, self.circuit_graph)
-        elif self.load is not None:
-            self._load()
+        elif self.client is not None:
+            self._connect()
 
     async def _show_main(self, state: ExplorerState, title: str) -> None:
         self.state = state
@@ -176,16 +176,19 @@ class ExplorerApp(App):
         self.set_interval(DAG_REDRAW_S, self._redraw_dag)
 
     @work(thread=True, group="load", exit_on_error=False)
-    def _load(self) -> None:
+    def _connect(self) -> None:
+        """Wait for the run process to write its journal (it loads the model first), then replay it."""
+        worker = get_current_worker()
         try:
-            exp = self.load()
+            self.client.wait_ready(lambda: worker.is_cancelled)
         except UserError as e:
-            self.post_message(Loaded(None, str(e)))
+            self.post_message(Loaded(str(e)))
             return
         except Exception as e:  # never a traceback in the user's terminal
-            self.post_message(Loaded(None, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"))
+            self.post_message(Loaded(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"))
             return
-        self.post_message(Loaded(exp))
+        if not worker.is_cancelled:
+            self.post_message(Loaded())
 
     async def on_loaded(self, message: Loaded) -> None:
         if message.error:
@@ -193,33 +196,35 @@ class ExplorerApp(App):
             self.query_one("#loading", Static).update(f"[b red]error:[/] {message.error}\n\npress q to quit")
             self.query_one("#status", StatusBar).update(status_text(None, "error"))
             return
-        await self._start(message.exp)
+        await self._start()
 
     # ---- a live run ----
 
-    async def _start(self, exp: Experiment) -> None:
-        self.exp = exp
-        graph = exp.graph
-        await self._show_main(ExplorerState(graph, {e.key: edge_view(exp.run, e) for e in graph.edges}), self._title(exp))
-        self.driver = RunDriver(exp, lambda b: self.post_message(RunUpdate(b)), clock=self.clock)
-        self._drive()
-        self.query_one("#log", DecisionLog).add_note(
-            f"Ready: {exp.run.total} edges to decide. space runs or pauses, n steps one edge, N steps to the next receiver; "
+    async def _start(self) -> None:
+        client = self.client
+        await self._show_main(ExplorerState(client.graph, client.views(), client.status()), self._title())
+        self._live_run = True
+        self._follow()
+        log = self.query_one("#log", DecisionLog)
+        log.add_note(
+            f"Attached to {client.journal.name}: {client.run.total} edges to decide. space runs or pauses, n steps one edge, N steps to the next receiver; "
             "select an edge (side bar → or the Edges tab) to pin (p) or prune (x) it; F1 lists every key."
         )
-        if self.autorun:
-            self.driver.play()
+        if self.autorun and client.alive and not client.run.finished:
+            client.play()
 
-    def _title(self, exp: Experiment) -> str:
-        c, s, sep = exp.task.model.cfg, exp.settings, " | " if self.ascii_only else " │ "
-        shape = f"{c.n_layers}L {c.n_heads}H d{c.d_model}{' attn-only' if c.attn_only else ''}"
-        ablation = "zero" if s.zero_ablation else "corrupted"
-        return sep.join([" acdc-tui", exp.task.name, shape, f"τ {exp.run.threshold:g}", f"metric {exp.metric_name}", f"{ablation} ablation", f"{s.device} {s.dtype}", f"engine {s.engine}"])
+    def _title(self) -> str:
+        meta, sep = self.client.meta, " | " if self.ascii_only else " │ "
+        c, s = meta.get("model", {}).get("config", {}), meta.get("settings", {})
+        shape = f"{c.get('n_layers')}L {c.get('n_heads')}H d{c.get('d_model')}{' attn-only' if c.get('attn_only') else ''}"
+        ablation = "zero" if s.get("zero_ablation") else "corrupted"
+        task = meta.get("task", {})
+        return sep.join([" acdc-tui", str(task.get("name")), shape, f"τ {self.client.run.threshold:g}", f"metric {task.get('metric')}", f"{ablation} ablation", f"{s.get('device')} {s.get('dtype')}", f"engine {s.get('engine')}"])
 
     @work(thread=True, group="run", exit_on_error=False)
-    def _drive(self) -> None:
+    def _follow(self) -> None:
         worker = get_current_worker()
-        self.driver.loop(lambda: worker.is_cancelled)
+        self.client.follow(lambda batch: self.post_message(RunUpdate(batch)), lambda: worker.is_cancelled)
 
     def on_run_update(self, message: RunUpdate) -> None:
         batch = message.batch
@@ -231,13 +236,14 @@ class ExplorerApp(App):
             if self._quit_after_export:
                 self._quit_after_export = False
                 if note.startswith("exported"):
+                    self.client.stop()
                     self.exit()
         self.query_one("#sidebar", HookTree).refresh_items(changes.nodes, changes.edges)
         self.query_one("#edges", EdgeTable).update_edges(changes.edges)
         self.query_one("#spark", Sparkline).data = self.state.metric_series[-2000:]
         self.query_one("#status", StatusBar).update(status_text(batch.status, ascii_only=self.ascii_only))
-        if self.exp is not None:
-            self.query_one("#title", TitleBar).update(self._title(self.exp))
+        if self.client is not None:
+            self.query_one("#title", TitleBar).update(self._title())
         if changes.edges or changes.nodes:
             self._dag_dirty = True
         if self.selected is not None:
@@ -300,8 +306,11 @@ class ExplorerApp(App):
     # ---- commands ----
 
     def _live(self) -> bool:
-        if self.driver is None:
+        if not self._live_run:
             self.notify("No run here: " + ("browsing a file; run its task to change edges" if self.circuit else "the task is still loading" if self.load_error is None else self.load_error), severity="warning")
+            return False
+        if not self.client.alive:
+            self.notify(f"The run process has ended ({self.client.mode}): resume it with `acdc-tui resume {self.client.journal}`, or press R.", severity="warning")
             return False
         return True
 
@@ -316,19 +325,19 @@ class ExplorerApp(App):
 
     def action_toggle_run(self) -> None:
         if self._live():
-            self.driver.toggle()
+            self.client.toggle()
 
     def action_step_edge(self) -> None:
         if self._live():
-            self.driver.step_edge()
+            self.client.step_edge()
 
     def action_step_node(self) -> None:
         if self._live():
-            self.driver.step_node()
+            self.client.step_node()
 
     def _override(self, what: str) -> None:
         if self._live() and (edge := self._selected_edge()) is not None:
-            getattr(self.driver, what)(edge)
+            getattr(self.client, what)(edge)
 
     def action_pin(self) -> None:
         self._override("pin")
@@ -348,16 +357,16 @@ class ExplorerApp(App):
                 v = float(text)
             except ValueError:
                 return f"{text!r} is not a number, e.g. 0.01"
-            return "τ cannot be NaN" if math.isnan(v) else None
+            return None if math.isfinite(v) else "τ must be a finite number"
 
         def done(value: str | None) -> None:
             if value is not None:
-                self.driver.set_threshold(float(value))
+                self.client.set_threshold(float(value))
 
-        self.push_screen(Prompt("New threshold τ for the rest of the run", f"{self.driver.run.threshold:g}", check, "Edges already decided keep their decisions."), done)
+        self.push_screen(Prompt("New threshold τ for the rest of the run", f"{self.client.run.threshold:g}", check, "Edges already decided keep their decisions."), done)
 
     def action_export(self) -> None:
-        if self.driver is None and self.circuit is None:
+        if not self._live_run and self.circuit is None:
             self._live()
             return
 
@@ -374,8 +383,9 @@ class ExplorerApp(App):
                 return
             path = Path(value.strip())
             dot = path.with_suffix(".dot")
-            if self.driver is not None:
-                self.driver.export(path, dot)
+            if self._live_run:
+                if self._live():
+                    self.client.export(path, dot)
             else:
                 write_circuit(self.circuit, path)
                 dot.write_text(to_dot(self.circuit))
@@ -403,29 +413,46 @@ class ExplorerApp(App):
         self.push_screen(HelpScreen(help_text()))
 
     def run_in_progress(self) -> bool:
-        return self.driver is not None and self.driver.run.done > 0 and not self.driver.run.finished
+        return self._live_run and self.client.alive and not self.client.run.finished
 
     def action_quit_app(self) -> None:
         if not self.run_in_progress():
+            if self._live_run:
+                self.client.release()
             self.exit()
             return
-        self.driver.pause()
-        done, total = self.driver.run.done, self.driver.run.total
+        done, total = self.client.run.done, self.client.run.total
 
         def chosen(choice: str | None) -> None:
-            if choice == "quit":
+            if choice == "stop":
+                self.client.stop()
+                self.exit()
+            elif choice == "leave":
+                self.client.play()
+                self.left_running = True
                 self.exit()
             elif choice == "save":
                 self._quit_after_export = True
                 self.out.parent.mkdir(parents=True, exist_ok=True)
-                self.driver.export(self.out, self.out.with_suffix(".dot"))
+                self.client.export(self.out, self.out.with_suffix(".dot"))
 
-        self.push_screen(ConfirmQuit(f"The run is in progress ({done}/{total} edges decided; paused now). Quit?"), chosen)
+        question = f"The run is in progress ({done}/{total} edges decided). It lives in its own process: leave it running in the background (acdc-tui attach reconnects), or stop it?"
+        self.push_screen(ConfirmQuit(question), chosen)
+
+    def action_resume(self) -> None:
+        """Start a new run process on this journal's run (after a crash or a stop)."""
+        if not self._live_run or self.client.alive or self.client.run.finished:
+            self.notify("Nothing to resume: " + ("the run is still going" if self._live_run and self.client.alive else "the run finished" if self._live_run else "no run here"), severity="warning")
+            return
+        from acdc_tui.runs.launch import spawn
+
+        process, output = spawn(["resume", str(self.client.journal), "--paused", "--quiet"], self.client.journal)
+        self.client.process, self.client.output = process, output
+        self.query_one("#log", DecisionLog).add_note(f"resuming {self.client.journal} in a new run process (pid {process.pid}); it starts paused")
 
     def on_unmount(self) -> None:
-        if self.driver is not None:
+        if self._live_run:
             self.workers.cancel_group(self, "run")
-            self.driver.wake()
 
     def get_system_commands(self, screen):
         yield from super().get_system_commands(screen)

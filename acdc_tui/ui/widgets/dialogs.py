@@ -44,11 +44,12 @@ class Prompt(ModalScreen[str | None]):
 
 
 class ConfirmQuit(ModalScreen[str]):
-    """A run is in progress: quit, save then quit, or stay."""
+    """A run is in progress: leave it running in the background, stop it, save a copy, or stay."""
 
     BINDINGS = [
-        Binding("y", "choose('quit')", "Quit"),
-        Binding("s", "choose('save')", "Save and quit"),
+        Binding("l", "choose('leave')", "Leave running"),
+        Binding("x", "choose('stop')", "Stop the run"),
+        Binding("s", "choose('save')", "Export, stop and quit"),
         Binding("n,escape", "choose('stay')", "Stay"),
     ]
     DEFAULT_CSS = """
@@ -63,7 +64,12 @@ class ConfirmQuit(ModalScreen[str]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(self.message)
-            yield Static("[b]y[/b] quit   [b]s[/b] save the circuit JSON, then quit   [b]n[/b]/esc stay")
+            yield Static(
+                "[b]l[/b] leave it running in the background and quit\n"
+                "[b]x[/b] stop the run (its partial circuit is saved) and quit\n"
+                "[b]s[/b] export the circuit JSON (--out), then stop the run and quit\n"
+                "[b]n[/b]/esc stay"
+            )
 
     def action_choose(self, choice: str) -> None:
         self.dismiss(choice)

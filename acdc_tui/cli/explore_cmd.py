@@ -1,0 +1,104 @@
+"""The explorer: `acdc-tui [run options]` starts a run process and attaches to it; `acdc-tui attach`
+reattaches to a running run or opens a finished or dead one. The run outlives the terminal."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from acdc_tui.core.errors import UserError
+
+# run options forwarded to the run process as they were given
+_VALUE_OPTIONS = ("task", "task_dir", "model", "metric", "engine", "device", "dtype", "log", "dot")
+_FLAG_OPTIONS = ("zero_ablation", "abs_value_threshold", "tree_shaking")
+
+
+def run_argv(args: argparse.Namespace, journal: Path, out: Path) -> list[str]:
+    """`acdc-tui run ...` for the explorer's run process: the user's run options, paused unless --run."""
+    argv = ["run", "--journal", str(journal), "--out", str(out), "--threshold", repr(args.threshold), "--quiet"]
+    for name in _VALUE_OPTIONS:
+        value = getattr(args, name, None)
+        if value is not None:
+            argv += [f"--{name.replace('_', '-')}", str(value)]
+    argv += [f"--{name.replace('_', '-')}" for name in _FLAG_OPTIONS if getattr(args, name, False)]
+    for edge in args.pin:
+        argv += ["--pin", edge]
+    for edge in args.force_prune:
+        argv += ["--force-prune", edge]
+    if not args.run:
+        argv.append("--paused")
+    return argv
+
+
+def cmd_explore(args: argparse.Namespace, interactive: bool) -> int:
+    """The explorer on a task; headless (same outputs as `run`) with --headless or without a terminal."""
+    import tasks
+    from acdc_tui.cli import run_cmd
+    from acdc_tui.runs.outputs import check_writable
+    from acdc_tui.runs.paths import new_journal_path, output_dir, sidecar
+
+    # Cheap checks first: a typo should not wait for the model to load, nor open a window.
+    if args.task_dir is None:
+        tasks.check_task_name(args.task)
+    elif not Path(args.task_dir).is_dir():
+        what = "is a file, not a directory" if Path(args.task_dir).exists() else "does not exist"
+        raise UserError(f"task directory {args.task_dir!r} {what}: give a directory with config.json, weights.pt, tokens.pt")
+    if args.out is None:
+        output_dir().mkdir(parents=True, exist_ok=True)
+        args.out = str(output_dir() / "circuit.json")
+    check_writable(args.out, "--out")
+    if args.headless or not interactive:
+        if not args.headless:
+            print("acdc-tui: not a terminal: running headless (acdc-tui run ... does this explicitly)", file=sys.stderr)
+        return run_cmd.cmd_run(args)
+    from acdc_tui.models.backend import check_device, parse_dtype
+    from acdc_tui.runs.client import RunClient
+    from acdc_tui.runs.launch import spawn
+
+    parse_dtype(args.dtype)
+    check_device(args.device)
+    journal = Path(args.journal) if args.journal else new_journal_path(run_cmd.task_label(args), args.threshold)
+    if journal.exists():
+        raise UserError(f"journal {journal} already exists: attach to it with `acdc-tui attach {journal}`, or choose another --journal")
+    process, output = spawn(run_argv(args, journal, sidecar(journal, ".json")), journal)
+    client = RunClient(journal, process, output)
+    return _explore(client, args, description=args.task_dir or args.task or tasks.DEFAULT_TASK)
+
+
+def cmd_attach(args: argparse.Namespace) -> int:
+    from acdc_tui.runs.client import RunClient
+    from acdc_tui.runs.paths import journals, output_dir, runs_dir
+
+    if args.journal is None:
+        found = journals()
+        if not found:
+            raise UserError(f"no runs in {runs_dir()}: start one with `acdc-tui --task NAME`, or give a journal")
+        journal = found[-1]
+    else:
+        journal = Path(args.journal)
+        if not journal.is_file():
+            raise UserError(f"journal {journal} does not exist: `acdc-tui ps` lists the runs in {runs_dir()}")
+    args.out = args.out or str(output_dir() / "circuit.json")
+    args.run = False
+    return _explore(RunClient(journal), args, description=str(journal))
+
+
+def _explore(client, args: argparse.Namespace, description: str) -> int:
+    from acdc_tui.ui.app import ExplorerApp
+
+    app = ExplorerApp(client=client, out=Path(args.out), description=description, ascii_only=True if args.ascii else None, autorun=False)
+    try:
+        app.run()
+    finally:
+        client.close()
+    if app.left_running:
+        print(f"acdc-tui: the run goes on in the background (journal {client.journal}); reattach with: acdc-tui attach {client.journal}", file=sys.stderr)
+    return 1 if app.load_error else 0
+
+
+def add_attach_parser(sub) -> None:
+    p = sub.add_parser("attach", help="reattach the explorer to a running run, or open a finished or dead one (default: the most recent)")
+    p.add_argument("journal", nargs="?", default=None, help="the run's journal (default: the newest in acdc-output/runs/)")
+    p.add_argument("--out", "-o", default=None, help="where Export (e) writes (default acdc-output/circuit.json)")
+    p.add_argument("--ascii", action="store_true", help="draw with ASCII only")

@@ -1,0 +1,115 @@
+"""A journal seen from outside its run process: its graph, its state at any event, its liveness.
+
+Used by `export`, `ps`, `attach` and the explorer: all read the journal, none loads the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+from acdc_tui.core.algorithm import AcdcRun
+from acdc_tui.core.errors import UserError
+from acdc_tui.core.events import Event, RunFinished
+from acdc_tui.core.graph import ComputationalGraph, GraphSpec, build_graph
+from acdc_tui.runs.journal.codec import EventDecoder
+from acdc_tui.runs.journal.reader import EventRow, JournalReader
+from acdc_tui.runs.journal.replay import Replayer
+
+
+class RunState(str, Enum):
+    """What `ps` shows: the run process's mode while it lives, how it ended otherwise."""
+
+    LOADING = "loading"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STEPPING = "stepping"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    CRASHED = "crashed"  # the process died without a word: kill -9, out of memory, power
+
+
+def graph_of(meta: dict) -> ComputationalGraph:
+    """The run's graph, from the model config the journal recorded (pure: no weights)."""
+    config = meta.get("model", {}).get("config", {})
+    return build_graph(GraphSpec.from_config(config, use_pos_embed=bool(meta.get("graph", {}).get("use_pos_embed"))))
+
+
+def start_threshold(reader: JournalReader, run_id: int) -> float:
+    for rid, threshold in reader.runs():
+        if rid == run_id:
+            return threshold
+    return float(reader.meta["settings"]["threshold"])
+
+
+def decode(rows: list[EventRow], graph: ComputationalGraph) -> list[Event]:
+    decoder = EventDecoder(graph)
+    return [decoder.event(r.kind, r.data) for r in rows]
+
+
+def state_at(reader: JournalReader, graph: ComputationalGraph, step: int | None = None, run_id: int = 1) -> tuple[AcdcRun, list[EventRow]]:
+    """The run as it stood right after its event `step` (default: the last), and the rows replayed."""
+    rows = [r for r in reader.events(run=run_id) if not r.superseded]
+    if step is not None:
+        if rows and step > rows[-1].seq:
+            raise UserError(f"--step {step} is past the journal's last event ({rows[-1].seq}): give a number from 0 to {rows[-1].seq}")
+        if step < 0:
+            raise UserError(f"--step {step} is negative: give a number from 0 to {rows[-1].seq if rows else 0}")
+        rows = [r for r in rows if r.seq <= step]
+    settings = reader.meta.get("settings", {})
+    replayer = Replayer(graph, start_threshold(reader, run_id), bool(settings.get("abs_value_threshold")), bool(settings.get("tree_shaking")))
+    replayer.feed_all(decode(rows, graph))
+    return replayer.run, rows
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    """One line of `acdc-tui ps`."""
+
+    path: Path
+    state: RunState
+    task: str
+    threshold: float | None
+    done: int
+    total: int
+    kept: int | None
+    metric: float | None
+    started: str
+    pid: int | None
+
+
+def summarize(path: Path) -> JobSummary:
+    reader = JournalReader(path)
+    try:
+        meta, status, alive = reader.meta, reader.status(), reader.alive()
+        sessions = reader.sessions()
+        last = reader.events(after_pos=max(reader.last_pos() - 1, 0))
+    finally:
+        reader.close()
+    finished = bool(last) and last[-1].kind == "RunFinished" and last[-1].data.get("complete") and not last[-1].superseded
+    if alive:
+        state = RunState(status.get("mode", "running")) if status.get("mode") in RunState._value2member_map_ else RunState.RUNNING
+    elif finished:
+        state = RunState.FINISHED
+    else:
+        exit_note = (sessions[-1]["exit"] if sessions else None) or ""
+        state = RunState.STOPPED if exit_note.startswith("stopped") else RunState.FAILED if exit_note.startswith("failed") else RunState.CRASHED
+    total = int(status.get("total") or meta.get("graph", {}).get("n_tested") or 0)
+    return JobSummary(
+        path=path,
+        state=state,
+        task=str(meta.get("task", {}).get("name", "?")),
+        threshold=status.get("threshold", meta.get("settings", {}).get("threshold")),
+        done=int(status.get("done") or 0),
+        total=total,
+        kept=status.get("kept"),
+        metric=status.get("metric"),
+        started=str(meta.get("created", "")),
+        pid=status.get("pid") if alive else None,
+    )
+
+
+def is_finished(events: list[Event]) -> bool:
+    return bool(events) and isinstance(events[-1], RunFinished) and events[-1].complete
