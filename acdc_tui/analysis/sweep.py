@@ -88,6 +88,8 @@ def parse_logspace(text: str) -> list[float]:
         raise UserError(f"--logspace {text!r}: LO and HI are exponents of ten between -300 and 300")
     if n < 1:
         raise UserError(f"--logspace {text!r}: N must be at least 1")
+    if n > MAX_RUNS:  # before building the grid: a typo such as -6,0,7000000 must not hang the machine
+        raise UserError(f"--logspace {text!r}: {n} thresholds is more than {MAX_RUNS} runs: use fewer, e.g. --logspace -6,0,13")
     if n == 1:
         return _grid([10.0**lo], "--logspace")
     step = (hi - lo) / (n - 1)

@@ -213,9 +213,14 @@ def cmd_dot(args: argparse.Namespace) -> int:
     from acdc_tui.io.circuit import read_circuit
     from acdc_tui.io.dot import to_dot
 
+    from acdc_tui.io.atomic import write_atomic
+    from acdc_tui.runs.outputs import check_distinct
+
+    if args.out is not None:
+        check_distinct([("--out", args.out)], [("the circuit file", args.circuit)])
     text = to_dot(read_circuit(args.circuit), include_removed=args.include_removed)
     if args.out:
-        Path(args.out).write_text(text)
+        write_atomic(args.out, text.encode())
     else:
         sys.stdout.write(text)
     return 0

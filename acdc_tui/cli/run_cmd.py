@@ -37,9 +37,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     dtype = parse_dtype(args.dtype)
     check_device(args.device)
-    out = Path(args.out) if args.out is not None else Path("circuit.json")
-    log, dot = _path(args.log), _path(args.dot)
-    journal = _path(args.journal)
+    out = _path(args.out, "--out") or Path("circuit.json")
+    log, dot = _path(args.log, "--log"), _path(args.dot, "--dot")
+    journal = _path(args.journal, "--journal")
     if journal is not None and journal.exists():
         raise UserError(f"journal {journal} already exists: resume it with `acdc-tui resume {journal}`, or choose another --journal")
     outputs = [("--out", out), ("--log", log), ("--dot", dot), ("--journal", journal)]
@@ -120,9 +120,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
         print(f"acdc-tui: nothing to resume: the run in {journal} finished; write its circuit with `acdc-tui export {journal} --out FILE`", file=sys.stderr)
         return 0
     files = job.meta.get("outputs", {})
-    out = Path(args.out) if args.out is not None else Path(files.get("out") or "circuit.json")
-    log = _path(args.log) if args.log is not None else _path(files.get("log"))
-    dot = _path(args.dot) if args.dot is not None else _path(files.get("dot"))
+    out = _path(args.out, "--out") or Path(files.get("out") or "circuit.json")
+    log = _path(args.log, "--log") if args.log is not None else _path(files.get("log"))
+    dot = _path(args.dot, "--dot") if args.dot is not None else _path(files.get("dot"))
     outputs = [("--out", out), ("--log", log), ("--dot", dot)]
     recipe = job.meta["recipe"]
     check_distinct(outputs, task_inputs(recipe.get("task_dir"), recipe.get("model_path"), journal))
@@ -153,5 +153,7 @@ def add_resume_parser(sub) -> None:
     p.add_argument("--paused", action="store_true", help="resume paused, waiting for commands (what the explorer does)")
 
 
-def _path(value: str | None) -> Path | None:
+def _path(value: str | None, flag: str = "path") -> Path | None:
+    if value is not None and not value.strip():
+        raise UserError(f"{flag} is empty: give a file name")
     return None if value is None else Path(value)

@@ -49,6 +49,10 @@ def prepare(task: Any, settings: Settings) -> Experiment:
     for e in pins + forced:
         if not e.tested:
             raise UserError(f"{e} is a placeholder edge: ACDC never tests or removes it, so it cannot be pinned or pruned")
+    both = {e.key for e in pins} & {e.key for e in forced}
+    if both:
+        sender, receiver = next(iter(both))
+        raise UserError(f"edge {sender.label}->{receiver.label} is both pinned and force-pruned: give it to --pin or to --force-prune, not both")
     metric_name, metric = task.metric(settings.metric)
     engine = ENGINES[settings.engine](
         task.model,
