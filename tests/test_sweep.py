@@ -162,3 +162,17 @@ def test_text_plot_falls_back_to_ascii():
         "    +--------------------",
         "    0       0.5         1",
     ]
+
+
+def test_every_point_of_a_sweep_is_journaled_and_exportable(tmp_path, capsys):
+    from acdc_tui.cli.main import main
+
+    journal, out = tmp_path / "sweep.journal", tmp_path / "sweep.json"
+    assert main(["sweep", "--task", "tracr-proportion", "--zero-ablation", "--thresholds", "0.1,1e-6", "--with-edges", "--quiet", "--out", str(out), "--journal", str(journal)]) == 0
+    points = orjson.loads(out.read_bytes())["points"]
+    for k, point in enumerate(points, 1):
+        assert main(["export", str(journal), "--run", str(k), "--out", str(tmp_path / f"p{k}.json")]) == 0
+        exported = orjson.loads((tmp_path / f"p{k}.json").read_bytes())
+        kept = sorted([e["sender"]["hook"], e["sender"]["head"], e["receiver"]["hook"], e["receiver"]["head"]] for e in exported["edges"] if e["present"] and e["type"] != "placeholder")
+        assert kept == sorted(point["edges"]) and exported["settings"]["threshold"] == point["threshold"]
+    assert main(["export", str(journal), "--run", "3", "--out", str(tmp_path / "p3.json")]) == 2

@@ -129,6 +129,7 @@ class SweepResult:
     roc: list[roc_mod.RocPoint] | None = None
     auc: float | None = None
     roc_note: str | None = None  # why there is no ROC
+    signal: int | None = None  # the signal that stopped the sweep early
 
     @property
     def edges_total(self) -> int:
@@ -139,9 +140,10 @@ def edge_key(edge) -> tuple:
     return (edge.sender.name, edge.sender.head, edge.receiver.name, edge.receiver.head)
 
 
-def run_sweep(exp: Experiment, thresholds: Sequence[float], stderr: IO[str] | None = None, quiet: bool = False) -> SweepResult:
+def run_sweep(exp: Experiment, thresholds: Sequence[float], stderr: IO[str] | None = None, quiet: bool = False, journal=None) -> SweepResult:
     """ACDC at every τ (in the order given) over `exp`'s engine. Ctrl-C stops the sweep: the runs
-    finished so far are kept, the one in progress is recorded as incomplete, `complete` is False."""
+    finished so far are kept, the one in progress is recorded as incomplete, `complete` is False.
+    With a `journal` (a JournalWriter), point i records its events as run i."""
     from acdc_tui.analysis.text_plot import wants_ascii
     from acdc_tui.runs.progress import Progress, ProgressLine
 
@@ -154,12 +156,16 @@ def run_sweep(exp: Experiment, thresholds: Sequence[float], stderr: IO[str] | No
     try:
         for i, tau in enumerate(thresholds, 1):
             run = new_run(exp, tau)
+            if journal is not None:
+                journal.add_run(i, tau)
             progress = Progress(run.total)
             meter = None if quiet else ProgressLine(stderr, progress, first_line_now=False)  # a line per τ below; more only for slow runs
             t0 = time.monotonic()
             finished = False
             try:
                 for ev in run.events():
+                    if journal is not None:
+                        journal.append(i, ev)
                     if isinstance(ev, (EdgeTested, EdgeForced, NodeSkipped)):
                         progress.done = ev.done
                         progress.tested += not isinstance(ev, NodeSkipped)
@@ -180,8 +186,9 @@ def run_sweep(exp: Experiment, thresholds: Sequence[float], stderr: IO[str] | No
         result.full = full_metric(exp)
         result.empty = empty_metric(exp)
         result.complete = True
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         result.complete = False
+        result.signal = getattr(interrupt, "signum", 2)  # SIGINT, or the SIGTERM/SIGHUP the CLI turned into this
         if exp.run.initial_metric is not None:
             result.full = full_metric(exp)
         result.empty = exp.meta.get("metric_empty")

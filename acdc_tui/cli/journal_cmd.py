@@ -16,6 +16,7 @@ def add_parsers(sub) -> None:
     export.add_argument("--out", "-o", required=True, help="circuit JSON to write")
     export.add_argument("--dot", default=None, help="also write Graphviz DOT")
     export.add_argument("--step", type=int, default=None, metavar="N", help="the state right after event N (default: the last event)")
+    export.add_argument("--run", type=int, default=1, metavar="K", help="in a sweep's journal, the K-th threshold's run (default 1)")
     ps = sub.add_parser("ps", help="list the runs in acdc-output/runs/ (or the given journals): state, progress, journal")
     ps.add_argument("journals", nargs="*", help="journals or folders (default acdc-output/runs/)")
     log = sub.add_parser("log", help="print a journal's decisions as the reference-format log")
@@ -36,7 +37,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         meta = reader.meta
         graph = graph_of(meta)
-        run, rows = state_at(reader, graph, args.step)
+        runs = [r for r, _ in reader.runs()]
+        if args.run not in runs:
+            raise UserError(f"--run {args.run}: the journal holds runs {', '.join(map(str, runs)) or 'none'}")
+        run, rows = state_at(reader, graph, args.step, args.run)
     finally:
         reader.close()
     complete = run.finished and bool(rows) and rows[-1].kind == RunFinished.__name__ and bool(rows[-1].data.get("complete"))

@@ -142,6 +142,7 @@ def _add_sweep_parser(sub) -> None:
     grid.add_argument("--thresholds", metavar="T1,T2,...", help="comma-separated thresholds, e.g. 0.1,0.01,1e-6")
     grid.add_argument("--logspace", metavar="LO,HI,N", help="N thresholds from 10^LO to 10^HI, log-spaced, e.g. -6,0,7")
     sweep.add_argument("--with-edges", action="store_true", help="also store each run's kept edges in the JSON")
+    sweep.add_argument("--journal", metavar="FILE", default=None, help="the sweep's journal, every point's events as run 1..N (default: a new file in acdc-output/runs/)")
     sweep.add_argument("--ascii", action="store_true", help="plots in plain ASCII (default: Unicode when the terminal can show it)")
 
 
@@ -158,23 +159,46 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     thresholds = parse_thresholds(args.thresholds) if args.thresholds is not None else parse_logspace(args.logspace)
     dtype = parse_dtype(args.dtype)
     check_device(args.device)
-    out = Path(args.out) if args.out else Path("sweep.json")
-    from acdc_tui.runs.outputs import check_writable
+    from acdc_tui.cli import signals
+    from acdc_tui.runs.identity import Recipe, journal_meta
+    from acdc_tui.runs.journal.writer import JournalWriter
+    from acdc_tui.runs.outputs import OutputLocks, check_distinct, task_inputs
+    from acdc_tui.runs.paths import new_journal_path
 
-    check_writable(out, "--out")
-    task = tasks.load_task(args.task, args.task_dir, args.device, dtype, model_path=args.model)
-    if task.ground_truth is None:
-        print(f"acdc-tui: note: task {task.name} has no ground-truth circuit: the sweep runs, but without ROC curve or AUC", file=sys.stderr)
-    exp = prepare(task, settings_from_args(args, thresholds[0]))
-    result = run_sweep(exp, thresholds, quiet=args.quiet)
-    write_sweep(result, out, with_edges=args.with_edges)
+    if args.out == "" or args.journal == "":
+        raise UserError(f"{'--out' if args.out == '' else '--journal'} is empty: give a file name")
+    out = Path(args.out) if args.out else Path("sweep.json")
+    journal = Path(args.journal) if args.journal else None
+    check_distinct([("--out", out), ("--journal", journal)], task_inputs(args.task_dir, args.model))
+    if journal is not None and journal.exists():
+        raise UserError(f"journal {journal} already exists: choose another --journal")
+    locks = OutputLocks([("--out", out)], journal)
+    try:
+        task = tasks.load_task(args.task, args.task_dir, args.device, dtype, model_path=args.model)
+        if task.ground_truth is None:
+            print(f"acdc-tui: note: task {task.name} has no ground-truth circuit: the sweep runs, but without ROC curve or AUC", file=sys.stderr)
+        exp = prepare(task, settings_from_args(args, thresholds[0]))
+        journal = journal or new_journal_path(f"{run_cmd.task_label(args)}-sweep", None)
+        recipe = Recipe.of(args.task, args.task_dir, args.model, args.device, args.dtype)
+        writer = JournalWriter.create(journal, {**journal_meta(exp, recipe, kind="sweep", outputs={"out": str(out)}), "thresholds": thresholds})
+        writer.start_session(exp.settings.engine)
+        previous, result = signals.install(), None
+        try:
+            result = run_sweep(exp, thresholds, quiet=args.quiet, journal=writer)
+        finally:
+            signals.restore(previous)
+            writer.end_session("finished" if result is not None and result.complete else "stopped")
+            writer.close()
+        write_sweep(result, out, with_edges=args.with_edges)
+    finally:
+        locks.release()
     sys.stdout.write(format_report(result, ascii=args.ascii or wants_ascii(sys.stdout)))
     auc = "" if result.auc is None else f"; AUC {result.auc:.3f}"
     sys.stdout.write(f"Summary: {len(result.points)} thresholds in {result.elapsed_s:.2f} s{auc}; sweep written to {out}\n")
     sys.stdout.flush()
     if not result.complete:
-        print(f"acdc-tui: interrupted: the thresholds finished so far are saved in {out} (\"complete\": false)", file=sys.stderr)
-        return 130
+        print(f"acdc-tui: interrupted: the thresholds finished so far are saved in {out} (\"complete\": false); every point's decisions are in the journal {journal}", file=sys.stderr)
+        return 128 + (result.signal or 2)
     return 0
 
 
