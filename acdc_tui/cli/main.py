@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(run)
     run_cmd.add_job_options(run)
     run_cmd.add_resume_parser(sub)
+    run_cmd.add_branch_parser(sub)
     journal_cmd.add_parsers(sub)
     explore_cmd.add_attach_parser(sub)
     _add_sweep_parser(sub)
@@ -234,10 +235,9 @@ def cmd_tasks() -> int:
 
 
 def cmd_dot(args: argparse.Namespace) -> int:
+    from acdc_tui.io.atomic import write_atomic
     from acdc_tui.io.circuit import read_circuit
     from acdc_tui.io.dot import to_dot
-
-    from acdc_tui.io.atomic import write_atomic
     from acdc_tui.runs.outputs import check_distinct
 
     if args.out is not None:
@@ -269,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_cmd.cmd_run(args)
         if args.command == "resume":
             return run_cmd.cmd_resume(args)
+        if args.command == "branch":
+            return run_cmd.cmd_branch(args)
         if args.command == "export":
             return journal_cmd.cmd_export(args)
         if args.command == "ps":

@@ -141,6 +141,35 @@ def cmd_resume(args: argparse.Namespace) -> int:
         locks.release()
 
 
+def cmd_branch(args: argparse.Namespace) -> int:
+    """A new run that starts as the given journal's run at event N, with a new τ, pins or force-prunes."""
+    from acdc_tui.runs.branch import create_branch
+
+    path = create_branch(args.journal, args.step, args.threshold, tuple(args.pin), tuple(args.force_prune), _path(args.branch_journal, "--journal"))
+    print(f"acdc-tui: branch of {args.journal} at event {args.step}: journal {path}", file=sys.stderr)
+    args.journal, args.engine, args.device = str(path), getattr(args, "engine", None), getattr(args, "device", None)
+    return cmd_resume(args)
+
+
+def add_branch_parser(sub) -> None:
+    from acdc_tui.cli.main import _threshold
+
+    p = sub.add_parser("branch", help="continue a run from a past event with another τ, pins or force-prunes (a new journal; the prefix is replayed, not re-evaluated)")
+    p.add_argument("journal", help="the parent run's journal")
+    p.add_argument("--step", type=int, required=True, metavar="N", help="branch right after event N")
+    p.add_argument("--threshold", "-t", type=_threshold, default=None, help="τ from the branch point on (default: the parent's)")
+    p.add_argument("--pin", action="append", default=[], metavar="EDGE", help="pin this edge at the branch point (repeatable)")
+    p.add_argument("--force-prune", action="append", default=[], metavar="EDGE", help="force-prune this edge at the branch point (repeatable)")
+    p.add_argument("--journal", dest="branch_journal", default=None, metavar="FILE", help="the branch's journal (default: a new file beside the parent's naming scheme)")
+    p.add_argument("--out", "-o", default=None, help="circuit JSON (default: the parent's --out)")
+    p.add_argument("--log", default=None, help="append the log here")
+    p.add_argument("--dot", default=None, help="also write DOT")
+    p.add_argument("--engine", default=None, help="fast or plain (default: the parent's)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: the parent's)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no log on stdout")
+    p.add_argument("--paused", action="store_true", help="start paused, waiting for commands (what the explorer does)")
+
+
 def add_resume_parser(sub) -> None:
     p = sub.add_parser("resume", help="continue a stopped or crashed run from its journal (no edge is evaluated twice)")
     p.add_argument("journal", help="the run's journal")

@@ -21,6 +21,7 @@ from acdc_tui.runs.journal.reader import JournalReader
 from acdc_tui.runs.journal.replay import Replayer
 from acdc_tui.runs.journal.schema import CommandKind
 from acdc_tui.runs.journal.view import decode, graph_of, start_threshold
+from acdc_tui.runs.timeline import Change, RunFacts, Timeline
 
 FLUSH_S = 0.05  # at most 20 batches a second
 CLIENT_BEAT_S = 1.0
@@ -84,6 +85,7 @@ class RunClient:
         settings = self.meta.get("settings", {})
         self.replayer = Replayer(self.graph, start_threshold(self._reader, 1), bool(settings.get("abs_value_threshold")), bool(settings.get("tree_shaking")))
         self.events, self._pos, self._stopped_early = [], 0, False
+        self.timeline = Timeline(RunFacts.of(self.replayer.run))
 
     # ---- what the UI reads ----
 
@@ -119,8 +121,7 @@ class RunClient:
             if row.superseded:
                 continue
             event = decode([row], self.graph)[0]
-            self.replayer.feed(event)
-            self.events.append(event)
+            self._feed(event)
             events.append(event)
             self._stopped_early = isinstance(event, RunFinished) and not event.complete
             for edge in touched_edges(self.run, event):
@@ -142,6 +143,16 @@ class RunClient:
             elif self._ended_as is None:
                 self._ended_as = self._ending(reader)
         return events, {k: edge_view(self.run, e) for k, e in touched.items()}, notes
+
+    def _feed(self, event: Event) -> None:
+        """Replay one event, recording what it changed for time travel."""
+        run = self.run
+        edges = touched_edges(run, event)
+        before, facts = {e.key: edge_view(run, e) for e in edges}, RunFacts.of(run)
+        self.replayer.feed(event)
+        self.events.append(event)
+        changed = {e.key: (before[e.key], edge_view(run, e)) for e in edges}
+        self.timeline.changes.append(Change(event, changed, facts, RunFacts.of(run)))
 
     def status(self) -> RunStatus:
         run, s = self.run, self._status

@@ -15,7 +15,7 @@ from typing import Callable, Protocol, Sequence
 from acdc_tui.core.algorithm import AcdcRun, ends_edge_step, ends_node_step
 from acdc_tui.core.errors import UserError
 from acdc_tui.core.events import EdgeForced, EdgeTested, Event, NodeSkipped, RunFinished
-from acdc_tui.core.graph import Edge
+from acdc_tui.core.graph import Edge, parse_edge
 from acdc_tui.runs.experiment import Experiment, to_circuit
 from acdc_tui.runs.journal.codec import EventDecoder
 from acdc_tui.runs.journal.schema import CommandKind, CommandStatus
@@ -238,7 +238,8 @@ class RunLoop:
                 self._stop_when, self._n_in_step, self._steps_left = until, 0, 1
             self._set_mode(Mode.STEPPING)
         elif action in (CommandKind.PIN, CommandKind.FORCE_PRUNE, CommandKind.CLEAR):
-            return self._override(action, self.decoder.edge(arg), command_id)
+            edge = parse_edge(arg, self.exp.graph) if isinstance(arg, str) else self.decoder.edge(arg)
+            return self._override(action, edge, command_id)
         elif action is CommandKind.THRESHOLD:
             return self._threshold(arg, command_id)
         elif action is CommandKind.EXPORT:

@@ -125,6 +125,16 @@ class JournalWriter:
             else:
                 self._wake.notify()
 
+    def copy_events(self, rows) -> None:
+        """Copy another journal's event rows (EventRow) as they were recorded: a branch's prefix."""
+        with self._mutex:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._conn.executemany(
+                "INSERT INTO events (run, seq, kind, data, t) VALUES (?, ?, ?, ?, ?)",
+                [(r.run, r.seq, r.kind, orjson.dumps(r.data).decode(), r.t) for r in rows],
+            )
+            self._conn.execute("COMMIT")
+
     def set_status(self, status: dict, now: bool = False) -> None:
         with self._mutex:
             self._status = status
