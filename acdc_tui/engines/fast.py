@@ -378,7 +378,7 @@ class FastEngine:
             stages writing columns n_up(i-1)..n_up(i) add (with attention output biases)."""
             if i in naturals:
                 return naturals[i]
-            if not dirty or min(dirty) >= self.stages[i].n_up or i == 0:
+            if i == 0 or (self.X_ref[i] is not None and not dirty_below(self.stages[i].n_up)):
                 x = self.X_ref[i].unsqueeze(0)
             else:
                 x = natural(i - 1)

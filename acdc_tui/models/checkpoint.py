@@ -75,7 +75,7 @@ def from_hf_model(hf, config: dict, device: str, dtype: torch.dtype, name: str, 
     if any(settings.values()):
         state, config = process(state, config, **settings)
         cfg = parse_config({**config, "model_name": name}, f"the config of {name}")
-    return build_model(cfg, state, device, dtype, rotary=rotary, where=f"the weights of {name}")
+    return build_model(cfg, state, device, dtype, rotary=rotary, where=f"the config of {name}", weights_where=f"the weights of {name}")
 
 
 def load_checkpoint(path: str, device: str = "cpu", dtype: torch.dtype = torch.float32, **settings):

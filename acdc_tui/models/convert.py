@@ -62,7 +62,7 @@ def gpt2(hf, cfg: ModelConfig) -> tuple[StateDict, RotaryTable | None]:
         sd[f"{p}.mlp.W_in"], sd[f"{p}.mlp.b_in"] = block.mlp.c_fc.weight.detach(), block.mlp.c_fc.bias.detach()
         sd[f"{p}.mlp.W_out"], sd[f"{p}.mlp.b_out"] = block.mlp.c_proj.weight.detach(), block.mlp.c_proj.bias.detach()
     _ln(sd, "ln_final", t.ln_f)
-    _unembed(sd, cfg, hf.lm_head)
+    _unembed(sd, cfg, hf.get_output_embeddings())
     return sd, None
 
 
@@ -81,7 +81,7 @@ def gpt_neox(hf, cfg: ModelConfig) -> tuple[StateDict, RotaryTable | None]:
         sd[f"{p}.mlp.W_in"], sd[f"{p}.mlp.b_in"] = layer.mlp.dense_h_to_4h.weight.detach().T, _bias(layer.mlp.dense_h_to_4h, (cfg.d_mlp,))
         sd[f"{p}.mlp.W_out"], sd[f"{p}.mlp.b_out"] = layer.mlp.dense_4h_to_h.weight.detach().T, _bias(layer.mlp.dense_4h_to_h, (D,))
     _ln(sd, "ln_final", t.final_layer_norm)
-    _unembed(sd, cfg, hf.embed_out)
+    _unembed(sd, cfg, hf.get_output_embeddings())
     return sd, _hf_rotary(t.rotary_emb, cfg)
 
 
@@ -98,7 +98,7 @@ def gptj(hf, cfg: ModelConfig) -> tuple[StateDict, RotaryTable | None]:
         sd[f"{p}.mlp.W_in"], sd[f"{p}.mlp.b_in"] = block.mlp.fc_in.weight.detach().T, block.mlp.fc_in.bias.detach()
         sd[f"{p}.mlp.W_out"], sd[f"{p}.mlp.b_out"] = block.mlp.fc_out.weight.detach().T, block.mlp.fc_out.bias.detach()
     _ln(sd, "ln_final", t.ln_f)
-    _unembed(sd, cfg, hf.lm_head)
+    _unembed(sd, cfg, hf.get_output_embeddings())
     rd = cfg.rotary_dim
     inv_freq = 1.0 / (10000 ** (torch.arange(0, rd, 2, dtype=torch.int64) / rd))  # as GPT-J's create_sinusoidal_positions
     return sd, RotaryTable(rd, adjacent_pairs=True, inv_freq=inv_freq)
@@ -119,7 +119,7 @@ def llama(hf, cfg: ModelConfig) -> tuple[StateDict, RotaryTable | None]:
         sd[f"{p}.mlp.W_out"] = mlp.down_proj.weight.detach().T
         sd[f"{p}.mlp.b_in"], sd[f"{p}.mlp.b_out"] = torch.zeros(cfg.d_mlp), torch.zeros(D)
     _ln(sd, "ln_final", t.norm)
-    _unembed(sd, cfg, hf.lm_head)
+    _unembed(sd, cfg, hf.get_output_embeddings())
     return sd, _hf_rotary(t.rotary_emb, cfg)
 
 

@@ -45,6 +45,8 @@ def tl_format_config(raw: dict) -> dict:
     config["positional_embedding_type"] = "shortformer" if raw.get("shortformer_pos") else "standard"
     if raw.get("final_rms"):
         config["final_rms"] = True
+    if raw.get("tokenizer_name"):
+        config["tokenizer_name"] = raw["tokenizer_name"]
     if config["attn_only"]:
         config.pop("d_mlp")
     return config
@@ -73,10 +75,31 @@ def load_pretrained(name: str, device: str = "cpu", dtype: torch.dtype = torch.f
 
             snap = Path(_snapshot(repo, ["config.json", "*.safetensors", "*.json", "*.txt", "*.model"]))
             config = describe_hf_config(read_hf_config(snap, name), name)
-            return from_hf_model(hf_model(snap, name), config, device, dtype, name, **processing)
+            model = from_hf_model(hf_model(snap, name), config, device, dtype, name, **processing)
+            model.cfg.extra["tokenizer_name"] = repo
+            return model
     except UserError:
         raise
     except Exception as e:  # no network and no cache: connection, lookup and file errors of several libraries
         raise _cannot_load(name, e) from None
     state, config = process(state, config, **processing)
-    return build_model({**config, "model_name": name}, state, device, dtype, where=f"the config of {name}")
+    return build_model({**config, "model_name": name}, state, device, dtype, where=f"the config of {name}", weights_where=f"the weights of {name}")
+
+
+def load_tokenizer(model, name: str):
+    """The tokenizer a hub model was trained with (from the cache, or the hub)."""
+    from transformers import AutoTokenizer
+
+    from acdc_tui.models.checkpoint import quiet_transformers
+
+    repo = model.cfg.extra.get("tokenizer_name")
+    if repo is None:
+        raise UserError(f"model {name!r} names no tokenizer: populate the Hugging Face cache with its tokenizer")
+    with quiet_transformers():
+        try:
+            try:
+                return AutoTokenizer.from_pretrained(repo, local_files_only=True)
+            except Exception:
+                return AutoTokenizer.from_pretrained(repo)
+        except Exception as e:
+            raise _cannot_load(repo, e) from None
