@@ -28,7 +28,10 @@ def attn4_task_dir(tmp_path_factory):
     return write_task_dir(tmp_path_factory.mktemp("attn4") / "attn4", ATTN4_CONFIG, seed=3, batch=3, pos=5)
 
 
-def _task(source: str, request):
+def _task(source, request):
+    """A task: given, a builtin task by name, or a task-directory fixture by name."""
+    if not isinstance(source, str):
+        return source
     if source.endswith("_task_dir"):
         return tasks.load_task(None, str(request.getfixturevalue(source)), "cpu", torch.float64)
     return tasks.load_task(source, None, "cpu", torch.float64)

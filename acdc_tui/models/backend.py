@@ -86,14 +86,12 @@ def build_model(config: Mapping[str, Any] | ModelConfig, state_dict: Mapping[str
         state_dict = check_weights(new_model(cfg, rotary, "meta"), state_dict, where, weights_where)
     model = new_model(cfg, rotary)
     if state_dict is None:
-        model.init_weights(generator)
-    else:
-        with torch.no_grad():
+        model.init_weights(generator)  # in float32, as HookedTransformer, then cast
+    model.to(device, dtype)
+    if state_dict is not None:
+        with torch.no_grad():  # into the run's dtype: float64 weights keep their precision
             for k, p in model.named_parameters():
                 p.copy_(state_dict[k].to(p.dtype))
-    model.to(device)
-    if dtype != torch.float32:
-        model.to(dtype)
     return model.eval()
 
 

@@ -24,8 +24,9 @@ def _fold(sd: StateDict, ln: str, readers: list[tuple[str, str | None]], centre:
 
 
 def process(sd: StateDict, config: dict, fold_ln: bool = True, center_writing_weights: bool = True, center_unembed: bool = True, fold_value_biases: bool = True) -> tuple[StateDict, dict]:
-    """The processed state dict and config (LayerNorm becomes LNPre when folded, RMS becomes RMSPre)."""
-    sd, config = dict(sd), dict(config)
+    """The processed state dict (in float64, so processing adds no rounding of its own) and config
+    (LayerNorm becomes LNPre when folded, RMS becomes RMSPre)."""
+    sd, config = {k: v.double() for k, v in sd.items()}, dict(config)
     L, norm = config["n_layers"], config.get("normalization_type", "LN")
     layer_norm = norm in ("LN", "LNPre")
     if fold_ln and norm in ("LN", "RMS"):
