@@ -57,12 +57,18 @@ def _model(d: Path, config: dict, device: str, dtype: torch.dtype):
     return backend.build_model(config, weights, device, dtype)  # messages name config.json and weights.pt
 
 
-def load_task_dir(directory: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32) -> Task:
+def check_task_dir(directory: str | Path) -> Path:
+    """The path must be a directory (cheap: before any model loads)."""
     d = Path(directory)
     if d.is_file():
         raise UserError(f"task directory {str(d)!r} is a file, not a directory: pass the directory holding {', '.join(REQUIRED_FILES)}")
     if not d.is_dir():
         raise UserError(f"task directory {str(d)!r} does not exist: pass a directory holding {', '.join(REQUIRED_FILES)}")
+    return d
+
+
+def load_task_dir(directory: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32) -> Task:
+    d = check_task_dir(directory)
     config = _read_config(d / "config.json") if (d / "config.json").is_file() else {}
     required = ("config.json", "tokens.pt") if "model_type" in config else REQUIRED_FILES
     missing = [f for f in required if not (d / f).is_file()]

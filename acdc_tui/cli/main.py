@@ -216,8 +216,10 @@ def cmd_explore(args: argparse.Namespace) -> int:
     # Cheap checks first: a typo should not wait for the model to load, nor open a window.
     if args.task_dir is None:
         tasks.check_task_name(args.task)
-    if args.task_dir is not None and not Path(args.task_dir).is_dir():
-        raise UserError(f"task directory {args.task_dir!r} does not exist: give a directory with config.json, weights.pt, tokens.pt")
+    if args.task_dir is not None:
+        from tasks.task_dir import check_task_dir
+
+        check_task_dir(args.task_dir)
     if args.out is None:
         DEFAULT_OUT_DIR.mkdir(exist_ok=True)
         args.out = str(DEFAULT_OUT_DIR / "circuit.json")

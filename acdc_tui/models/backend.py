@@ -55,6 +55,13 @@ def available_memory() -> int | None:
         return None
 
 
+def check_memory(cfg: ModelConfig) -> None:
+    """A config too large for this machine's free memory is one line saying how much it needs."""
+    needed, free = parameter_count(cfg) * 4, available_memory()
+    if free is not None and needed > free:
+        raise UserError(f"the model config needs {needed / 2**30:.2f} GiB for its float32 weights but only {free / 2**30:.2f} GiB of memory is free: check the sizes in the config")
+
+
 def new_model(cfg: ModelConfig, rotary=None, device: str | None = None):
     """An unloaded HookedModel (on the meta device: shapes only); a config too large for this machine is
     one line saying how much memory it needs."""
@@ -63,9 +70,8 @@ def new_model(cfg: ModelConfig, rotary=None, device: str | None = None):
     if device == "meta":
         with torch.device("meta"):
             return HookedModel(cfg, rotary)
-    needed, free = parameter_count(cfg) * 4, available_memory()
-    if free is not None and needed > free:
-        raise UserError(f"the model config needs {needed / 2**30:.2f} GiB for its float32 weights but only {free / 2**30:.2f} GiB of memory is free: check the sizes in the config")
+    check_memory(cfg)
+    needed = parameter_count(cfg) * 4
     try:
         return HookedModel(cfg, rotary)
     except (RuntimeError, MemoryError) as e:
@@ -82,6 +88,7 @@ def build_model(config: Mapping[str, Any] | ModelConfig, state_dict: Mapping[str
     against the config's shapes before anything is allocated."""
     cfg = config if isinstance(config, ModelConfig) else parse_config(config, where)
     cfg.device = check_device(device)
+    check_memory(cfg)  # before the weights: a typo in a size should not be blamed on them
     if state_dict is not None:
         state_dict = check_weights(new_model(cfg, rotary, "meta"), state_dict, where, weights_where)
     model = new_model(cfg, rotary)
