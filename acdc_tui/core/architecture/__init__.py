@@ -8,9 +8,11 @@ config and says what it cannot model; `layout` holds what every family shares.
 
 from acdc_tui.core.architecture.families import FAMILIES, describe_hf_config, family_of
 from acdc_tui.core.architecture.layout import (
+    DAG_ROWS,
     FIRING_ORDER,
     INPUT_KINDS,
     Architecture,
+    TREE_ORDER,
     NodeKind,
     edge_count,
     feeds,
@@ -22,6 +24,6 @@ from acdc_tui.core.architecture.layout import (
 )
 
 __all__ = [
-    "FAMILIES", "FIRING_ORDER", "INPUT_KINDS", "Architecture", "NodeKind", "describe_hf_config", "edge_count",
+    "DAG_ROWS", "TREE_ORDER", "FAMILIES", "FIRING_ORDER", "INPUT_KINDS", "Architecture", "NodeKind", "describe_hf_config", "edge_count",
     "family_of", "feeds", "firing_rank", "hook_name", "kind_of", "readers", "writers",
 ]

@@ -62,6 +62,16 @@ FIRING_ORDER = (
     NodeKind.RESULT, NodeKind.MLP_IN, NodeKind.MLP_OUT,
 )
 
+# The explorer's ordering, derived from the firing order: DAG rows per layer (q/k/v inputs, q/k/v,
+# results, MLP in, MLP out), and the side bar's order inside a layer (per head: each input before
+# what it computes, then the result; then the MLP).
+DAG_ROWS = {k: row for row, group in enumerate([FIRING_ORDER[0:3], FIRING_ORDER[3:6], FIRING_ORDER[6:7], FIRING_ORDER[7:8], FIRING_ORDER[8:9]]) for k in group}
+TREE_ORDER = {
+    **{k: i for i, k in enumerate(k for pair in zip(FIRING_ORDER[0:3], FIRING_ORDER[3:6]) for k in pair)},
+    NodeKind.RESULT: 6, NodeKind.MLP_IN: 7, NodeKind.MLP_OUT: 8,
+    NodeKind.EMBED: 0, NodeKind.POS_EMBED: 1, NodeKind.RESID_PRE: 0,
+}
+
 
 @dataclass(frozen=True)
 class Architecture:
