@@ -192,3 +192,25 @@ def test_a_shortformer_model_runs_both_engines_alike(tmp_path, request):
     d = write_task_dir(tmp_path / "short", {**ATTN_ONLY_CONFIG, "normalization_type": "LN", "positional_embedding_type": "shortformer"}, seed=4)
     for zero in (False, True):
         compare_engines(tasks.load_task(None, str(d), "cpu", torch.float64), request, 0.01, zero)
+
+
+# Real models' configs, written by hand from their published config.json (no network), with the
+# tested-edge count each gives: the graph's count and the formula's agree.
+REAL_CONFIGS = {
+    "gpt2": ({"model_type": "gpt2", "n_layer": 12, "n_head": 12, "n_embd": 768, "n_positions": 1024, "vocab_size": 50257}, 32923),
+    "pythia-160m": ({"model_type": "gpt_neox", "num_hidden_layers": 12, "num_attention_heads": 12, "hidden_size": 768, "intermediate_size": 3072,
+                     "max_position_embeddings": 2048, "vocab_size": 50304, "rotary_pct": 0.25, "use_parallel_residual": True}, 32779),
+    "qwen2.5-0.5b": ({"model_type": "qwen2", "num_hidden_layers": 24, "num_attention_heads": 14, "num_key_value_heads": 2, "hidden_size": 896,
+                      "intermediate_size": 4864, "max_position_embeddings": 32768, "vocab_size": 151936, "use_sliding_window": False}, 80245),
+    "llama-3.2-1b": ({"model_type": "llama", "num_hidden_layers": 16, "num_attention_heads": 32, "num_key_value_heads": 8, "hidden_size": 2048,
+                      "head_dim": 64, "intermediate_size": 8192, "max_position_embeddings": 131072, "vocab_size": 128256}, 196633),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REAL_CONFIGS))
+def test_real_models_edge_counts(name):
+    from acdc_tui.core.architecture import Architecture, describe_hf_config
+
+    hf, expected = REAL_CONFIGS[name]
+    arch = Architecture.from_config(describe_hf_config(hf))
+    assert edge_count(arch) == len(build_graph(arch).tested_edges) == expected

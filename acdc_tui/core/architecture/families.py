@@ -27,12 +27,12 @@ def describe_hf_config(hf: Mapping[str, Any], where: str = "the checkpoint") -> 
     family = family_of(model_type)
     if family is None:
         raise UserError(
-            f"{where} is a {architecture} model (model_type {model_type!r}), which acdc-tui does not model: "
+            f"{where}: architecture {architecture} (model_type {model_type!r}) is not one acdc-tui models; "
             f"supported model types are {', '.join(supported_model_types())}"
         )
     missing = family.unsupported(hf)
     if missing:
-        raise UserError(f"{where} is a {architecture} model, which the ACDC graph cannot model: {missing}")
+        raise UserError(f"{where}: architecture {architecture} cannot be modelled by the ACDC graph: {missing}")
     return {**family.model_config(hf), "family": family.NAME, "original_architecture": architecture}
 
 
