@@ -214,3 +214,22 @@ def test_real_models_edge_counts(name):
     hf, expected = REAL_CONFIGS[name]
     arch = Architecture.from_config(describe_hf_config(hf))
     assert edge_count(arch) == len(build_graph(arch).tested_edges) == expected
+
+
+def test_a_transformer_lens_format_hub_repo_loads_onto_our_transformer(tmp_path, monkeypatch):
+    """redwood_attn_2l's repo format (TL-style config.json with shortformer_pos, a *final.pth state dict),
+    served from a local snapshot: the logits are TransformerLens 3.9's on the same weights."""
+    from pathlib import Path
+
+    from acdc_tui.models import hub
+
+    case = torch.load(Path(__file__).parent / "data" / "tl39_reference.pt", weights_only=False)["cases"]["shortformer"]
+    cfg = case["config"]
+    repo_config = {**{k: cfg[k] for k in ("d_model", "n_layers", "d_head", "n_heads", "n_ctx", "d_vocab", "act_fn", "attn_only")}, "d_mlp": 0, "normalization": "LN", "shortformer_pos": True}
+    (tmp_path / "config.json").write_bytes(orjson.dumps(repo_config))
+    torch.save(case["weights"], tmp_path / "model_final.pth")
+    monkeypatch.setattr(hub, "_snapshot", lambda repo, patterns: str(tmp_path))
+    model = backend.load_pretrained("redwood_attn_2l", "cpu", torch.float64, fold_ln=False, center_writing_weights=False, center_unembed=False)
+    assert model.cfg.positional_embedding_type == "shortformer"
+    want = case["logits"]
+    torch.testing.assert_close(backend.logits(model, case["tokens"]), want, rtol=0, atol=1e-10 * max(1.0, float(want.abs().max())))
