@@ -102,7 +102,6 @@ def _check_type(key: str, value: Any, kind: str) -> Any:
     return value
 
 
-TYPES = {f.name: f.type for f in fields(ModelConfig)}
 KINDS = {
     **{k: "int" for k in ("n_layers", "d_model", "n_ctx", "d_head", "n_heads", "d_vocab", "d_mlp", "d_vocab_out", "rotary_dim", "window_size", "n_key_value_heads")},
     **{k: "float" for k in ("eps", "rotary_base", "rotary_scaling_factor", "attn_scale", "initializer_range")},
