@@ -2,7 +2,7 @@
 induction-redwood (redwood_attn_2l), as the reference defines them
 (ArthurConmy/Automatic-Circuit-Discovery, acdc/{ioi,greaterthan,docstring,induction}/utils.py).
 
-Models come from the Hugging Face hub through TransformerLens (`acdc_tui.models.backend.load_pretrained`)
+Models come from the Hugging Face hub (or its cache) onto our own transformer (`acdc_tui.models.hub`)
 with the processing settings the reference passes; offline without a cache the run stops with a
 one-line error. `--model PATH` replaces the model by a local checkpoint, whose directory must then
 hold a tokenizer for the text tasks.
@@ -25,9 +25,9 @@ from tasks.task import EdgeKey, Task, check_tokens
 
 HUB_DIR = Path(__file__).parent / "hub"
 
-# from_pretrained settings per model, as the reference passes them
+# TransformerLens 3's from_pretrained processing per model, as the reference passes them
 MODEL_SETTINGS = {
-    "gpt2": {},  # TransformerLens defaults: fold_ln, center_writing_weights, center_unembed
+    "gpt2": {},  # TransformerLens 3's defaults: fold_ln, center_writing_weights, center_unembed, fold_value_biases
     "attn-only-4l": {},
     "redwood_attn_2l": {"fold_ln": False, "center_writing_weights": False, "center_unembed": False},
 }
@@ -110,7 +110,11 @@ def masked_nll(clean_logits: torch.Tensor, labels: torch.Tensor, mask: torch.Ten
 def _model_and_tokenizer(hub_name: str, device: str, dtype: torch.dtype, model=None, model_path: str | None = None, need_tokenizer: bool = True):
     if model is None:
         model = backend.load_pretrained(hub_name, device, dtype, **MODEL_SETTINGS[hub_name])
-        tokenizer = model.tokenizer
+        tokenizer = None
+        if need_tokenizer:
+            from acdc_tui.models.hub import load_tokenizer
+
+            tokenizer = load_tokenizer(model, hub_name)
     else:
         tokenizer = None
         if need_tokenizer:

@@ -22,7 +22,7 @@ MetricFactory = Callable[[torch.Tensor], Metric]  # clean logits -> metric
 class Task:
     name: str
     source: str  # "builtin" or the task directory
-    model: Any  # a HookedTransformer (see acdc_tui.models.backend)
+    model: Any  # our hooked transformer (acdc_tui.models.hooked.HookedModel)
     clean: torch.Tensor  # [batch, pos] token ids
     corrupted: torch.Tensor | None  # patch data of the same shape, or None (zero ablation only)
     metrics: dict[str, MetricFactory]
@@ -45,6 +45,10 @@ def check_tokens(tokens: torch.Tensor, model, what: str) -> torch.Tensor:
     """Token ids must be a 2-D integer tensor that fits the model's vocabulary and context."""
     if not isinstance(tokens, torch.Tensor) or tokens.dtype not in (torch.int64, torch.int32) or tokens.ndim != 2:
         raise UserError(f"{what} must be a 2-D integer tensor [batch, pos], got {getattr(tokens, 'dtype', type(tokens).__name__)} {tuple(getattr(tokens, 'shape', ()))}")
+    if tokens.shape[0] == 0:
+        raise UserError(f"{what} has no rows (an empty batch {tuple(tokens.shape)}): give at least one sequence")
+    if tokens.shape[1] == 0:
+        raise UserError(f"{what} has no positions (shape {tuple(tokens.shape)}): give sequences of at least one token")
     cfg = model.cfg
     if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= cfg.d_vocab):
         raise UserError(f"{what} has token ids outside the model's vocabulary 0..{cfg.d_vocab - 1}: task/model mismatch")

@@ -1,7 +1,9 @@
-"""A task from a directory: config.json, weights.pt, tokens.pt; metric KL on the last position.
+"""A task from a directory: a model, tokens.pt; metric KL on the last position.
 
-    config.json  HookedTransformerConfig keyword arguments
-    weights.pt   the model's parameters, a state dict (torch.load(weights_only=True))
+    config.json  HookedTransformerConfig keyword arguments (our own transformer), with
+    weights.pt   the model's parameters, a state dict (torch.load(weights_only=True));
+                 or instead a Hugging Face checkpoint (config.json with model_type, and its
+                 safetensors weights, written by save_pretrained)
     tokens.pt    {"clean": LongTensor [batch, pos], "corrupted": LongTensor of the same shape}
 """
 
@@ -21,6 +23,12 @@ from tasks.task import Task, check_tokens
 REQUIRED_FILES = ("config.json", "weights.pt", "tokens.pt")
 
 
+def first_line(e: BaseException) -> str:
+    """An exception's first line, whole (its type when it has no message)."""
+    lines = str(e).strip().splitlines()
+    return lines[0].rstrip(".") if lines else type(e).__name__
+
+
 def _read_config(path: Path) -> dict:
     try:
         config = orjson.loads(path.read_bytes())
@@ -32,27 +40,44 @@ def _read_config(path: Path) -> dict:
 
 
 def _torch_load(path: Path, what: str):
+    if path.stat().st_size == 0:
+        raise UserError(f"{path} is empty (0 bytes): save {what} into it with torch.save")
     try:
         return torch.load(path, weights_only=True, map_location="cpu")
     except Exception as e:  # pickle errors, truncated files, non-tensor objects
-        raise UserError(f"cannot read {path} as {what} ({type(e).__name__}: {str(e).splitlines()[0][:120]}): save it with torch.save") from None
+        raise UserError(f"cannot read {path} as {what} ({type(e).__name__}: {first_line(e)}); save it with torch.save") from None
 
 
-def load_task_dir(directory: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32) -> Task:
-    d = Path(directory)
-    if not d.is_dir():
-        raise UserError(f"task directory {str(d)!r} does not exist: pass a directory holding {', '.join(REQUIRED_FILES)}")
-    missing = [f for f in REQUIRED_FILES if not (d / f).is_file()]
-    if missing:
-        raise UserError(f"task directory {str(d)!r} lacks {', '.join(missing)}: it needs {', '.join(REQUIRED_FILES)}")
-    config = _read_config(d / "config.json")
+def _model(d: Path, config: dict, device: str, dtype: torch.dtype):
+    if "model_type" in config:  # a Hugging Face checkpoint
+        return backend.load_checkpoint(str(d), device, dtype)
     weights = _torch_load(d / "weights.pt", "a state dict")
     if not isinstance(weights, dict):
         raise UserError(f"{d / 'weights.pt'} must hold a state dict (a dict of tensors), got {type(weights).__name__}")
+    return backend.build_model(config, weights, device, dtype)  # messages name config.json and weights.pt
+
+
+def check_task_dir(directory: str | Path) -> Path:
+    """The path must be a directory (cheap: before any model loads)."""
+    d = Path(directory)
+    if d.is_file():
+        raise UserError(f"task directory {str(d)!r} is a file, not a directory: pass the directory holding {', '.join(REQUIRED_FILES)}")
+    if not d.is_dir():
+        raise UserError(f"task directory {str(d)!r} does not exist: pass a directory holding {', '.join(REQUIRED_FILES)}")
+    return d
+
+
+def load_task_dir(directory: str | Path, device: str = "cpu", dtype: torch.dtype = torch.float32) -> Task:
+    d = check_task_dir(directory)
+    config = _read_config(d / "config.json") if (d / "config.json").is_file() else {}
+    required = ("config.json", "tokens.pt") if "model_type" in config else REQUIRED_FILES
+    missing = [f for f in required if not (d / f).is_file()]
+    if missing:
+        raise UserError(f"task directory {str(d)!r} lacks {', '.join(missing)}: it needs {', '.join(REQUIRED_FILES)} (or a Hugging Face checkpoint and tokens.pt)")
     tokens = _torch_load(d / "tokens.pt", "token tensors")
     if not isinstance(tokens, dict) or not {"clean", "corrupted"} <= set(tokens):
         raise UserError(f"{d / 'tokens.pt'} must hold a dict with 'clean' and 'corrupted' token tensors")
-    model = backend.build_model(config, weights, device, dtype)
+    model = _model(d, config, device, dtype)
     clean = check_tokens(tokens["clean"], model, "clean tokens")
     corrupted = check_tokens(tokens["corrupted"], model, "corrupted tokens")
     if clean.shape != corrupted.shape:

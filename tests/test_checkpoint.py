@@ -34,7 +34,7 @@ def checkpoint(tmp_path_factory):
 def test_logits_equal_the_hugging_face_model(checkpoint):
     d, hf = checkpoint
     model = backend.load_checkpoint(str(d), "cpu", torch.float64)
-    assert model.cfg.use_attn_result and model.cfg.use_split_qkv_input and model.cfg.use_hook_mlp_in
+    assert {"blocks.0.attn.hook_result", "blocks.0.hook_q_input", "blocks.0.hook_mlp_in"} <= set(model.hook_dict)
     tokens = torch.randint(0, 64, (3, 24), generator=torch.Generator().manual_seed(1))
     ours = backend.logits(model, tokens)
     with torch.no_grad():

@@ -162,10 +162,10 @@ def test_interrupted_run_saves_every_decision_so_far(tmp_path, capsys):
 def test_unsupported_architecture_is_refused(tmp_path, small_task_dir, capsys):
     d = _bad_task_dir(tmp_path, small_task_dir, "ok")
     cfg = orjson.loads((d / "config.json").read_bytes())
-    (d / "config.json").write_bytes(orjson.dumps({**cfg, "parallel_attn_mlp": True}))
+    (d / "config.json").write_bytes(orjson.dumps({**cfg, "use_normalization_before_and_after": True}))
     assert main(["run", "--task-dir", str(d), "--threshold", "0.1", "--out", str(tmp_path / "c.json")]) == 2
     err = capsys.readouterr().err.strip()
-    assert "parallel attention and MLP" in err and len(err.splitlines()) == 1
+    assert "norms after attention and MLP" in err and len(err.splitlines()) == 1
 
 
 def test_tasks_and_dot_commands(tmp_path, capsys):

@@ -28,7 +28,10 @@ def attn4_task_dir(tmp_path_factory):
     return write_task_dir(tmp_path_factory.mktemp("attn4") / "attn4", ATTN4_CONFIG, seed=3, batch=3, pos=5)
 
 
-def _task(source: str, request):
+def _task(source, request):
+    """A task: given, a builtin task by name, or a task-directory fixture by name."""
+    if not isinstance(source, str):
+        return source
     if source.endswith("_task_dir"):
         return tasks.load_task(None, str(request.getfixturevalue(source)), "cpu", torch.float64)
     return tasks.load_task(source, None, "cpu", torch.float64)
@@ -215,11 +218,15 @@ def test_the_comparison_catches_wrong_attention(request, monkeypatch):
         compare_engines("small_task_dir", request, 0.005)
 
 
-def test_unsupported_models_fall_back_to_the_plain_engine(tmp_path):
-    d = write_task_dir(tmp_path / "rms", {**SMALL_CONFIG, "normalization_type": "RMS"}, seed=5)
-    task = tasks.load_task(None, str(d), "cpu", torch.float64)
+def test_a_forward_pass_that_differs_falls_back_to_the_plain_engine(small_task_dir, monkeypatch):
+    """The start-up self-check: a hand-written forward pass whose clean logits are not the model's
+    sends the engine to the plain one, which then answers every evaluation."""
+    from acdc_tui.engines import fast_forward
+
+    monkeypatch.setattr(fast_forward.Weights, "mlp", lambda self, layer, x: torch.zeros_like(x))
+    task = tasks.load_task(None, str(small_task_dir), "cpu", torch.float64)
     graph, plain, fast = _engines(task)
-    assert fast.fallback is not None and "RMS" in fast.fallback_reason
+    assert fast.fallback is not None and "differs from the model's" in fast.fallback_reason
     absent = _random_absent(graph, random.Random(1), 0.5)
     assert fast.evaluate(absent) == plain.evaluate(absent)
 

@@ -7,17 +7,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformer_lens import HookedTransformer, HookedTransformerConfig
 
+from acdc_tui.models.backend import new_model
+from acdc_tui.models.config import parse_config
 from tasks.build.tracr import build, diff, load
 
 TRACR_DIR = Path(__file__).resolve().parents[1] / "tasks" / "tracr"
 # Expected vocabularies written out independently of the shipped files (as vocab.json stores them).
 VOCAB = {"reverse": ["1", "2", "3"], "proportion": ["w", "x", "y", "z"]}
 PAD = "compiler_pad"  # tracr's fixed padding token
-
-# TL 3.x deprecates HookedTransformer, which is still the class these models target.
-pytestmark = pytest.mark.filterwarnings("ignore:HookedTransformer is deprecated:DeprecationWarning")
 
 
 @pytest.mark.parametrize("task", sorted(VOCAB))
@@ -26,9 +24,9 @@ def test_rebuild_identical(task: str) -> None:
     assert diff(load(TRACR_DIR / task), build(task)) == []
 
 
-def _load_model(task: str) -> tuple[HookedTransformer, dict]:
+def _load_model(task: str):
     cfg, sd, vocab = load(TRACR_DIR / task)
-    model = HookedTransformer(HookedTransformerConfig(**cfg))
+    model = new_model(parse_config(cfg))
     result = model.load_state_dict(sd, strict=False)
     # Only buffers (attention masks etc.) may be absent from the shipped parameters.
     assert not result.unexpected_keys

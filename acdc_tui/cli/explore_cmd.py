@@ -41,9 +41,10 @@ def cmd_explore(args: argparse.Namespace, interactive: bool) -> int:
     # Cheap checks first: a typo should not wait for the model to load, nor open a window.
     if args.task_dir is None:
         tasks.check_task_name(args.task)
-    elif not Path(args.task_dir).is_dir():
-        what = "is a file, not a directory" if Path(args.task_dir).exists() else "does not exist"
-        raise UserError(f"task directory {args.task_dir!r} {what}: give a directory with config.json, weights.pt, tokens.pt")
+    else:
+        from tasks.task_dir import check_task_dir
+
+        check_task_dir(args.task_dir)
     if args.out is None:
         output_dir().mkdir(parents=True, exist_ok=True)
         args.out = str(output_dir() / "circuit.json")

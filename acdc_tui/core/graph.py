@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Collection, Iterable, Mapping
+from typing import Collection, Iterable, Mapping
 
 import networkx as nx
+
+from acdc_tui.core.architecture import INPUT_KINDS, Architecture, NodeKind, feeds, firing_rank, hook_name, kind_of
 
 
 class EdgeType(str, Enum):
@@ -41,36 +43,30 @@ class Node:
         return int(self.name.split(".")[1]) if self.name.startswith("blocks.") else None
 
     @property
-    def kind(self) -> str:
-        """Short role name: embed, pos_embed, resid_pre, q_input.., q.., result, mlp_in, mlp_out, output."""
-        last = self.name.split(".")[-1]
-        return {
-            "hook_embed": "embed",
-            "hook_pos_embed": "pos_embed",
-            "hook_resid_pre": "resid_pre",
-            "hook_resid_post": "output",
-            "hook_result": "result",
-        }.get(last, last.removeprefix("hook_"))
+    def kind(self) -> NodeKind | str:
+        """The node's role (a str enum: compares equal to `"output"`, `"q_input"`, ...)."""
+        kind = kind_of(self.name)
+        return kind if kind is not None else self.name.split(".")[-1].removeprefix("hook_")
 
     @property
     def label(self) -> str:
         """Compact label for logs, DAGs and the command line (`a1.0`, `a1.0.q`, `m2`, ...)."""
         k, l, h = self.kind, self.layer, self.head
-        if k in ("embed", "resid_pre"):
+        if k in (NodeKind.EMBED, NodeKind.RESID_PRE):
             return "embed"
-        if k == "pos_embed":
+        if k is NodeKind.POS_EMBED:
             return "pos"
-        if k == "output":
+        if k is NodeKind.OUTPUT:
             return "out"
-        if k == "result":
+        if k is NodeKind.RESULT:
             return f"a{l}.{h}"
-        if k in ("q", "k", "v"):
-            return f"a{l}.{h}.{k}"
-        if k in ("q_input", "k_input", "v_input"):
-            return f"a{l}.{h}.{k[0]}_in"
-        if k == "mlp_in":
+        if k in (NodeKind.Q, NodeKind.K, NodeKind.V):
+            return f"a{l}.{h}.{k.value}"
+        if k in (NodeKind.Q_INPUT, NodeKind.K_INPUT, NodeKind.V_INPUT):
+            return f"a{l}.{h}.{k.value[0]}_in"
+        if k is NodeKind.MLP_IN:
             return f"m{l}.in"
-        if k == "mlp_out":
+        if k is NodeKind.MLP_OUT:
             return f"m{l}"
         return f"{self.name}{self.index_str}"
 
@@ -99,20 +95,7 @@ class Edge:
         return f"{self.sender} -> {self.receiver}"
 
 
-@dataclass(frozen=True)
-class GraphSpec:
-    """The parts of a model's shape that fix its ACDC graph."""
-
-    n_layers: int
-    n_heads: int
-    attn_only: bool = False
-    use_pos_embed: bool = False  # separate `hook_embed`/`hook_pos_embed` input nodes (tracr tasks)
-
-    @classmethod
-    def from_config(cls, cfg: Any, use_pos_embed: bool = False) -> "GraphSpec":
-        """From a HookedTransformerConfig or a dict of its keyword arguments."""
-        get = cfg.get if isinstance(cfg, Mapping) else lambda k, d=None: getattr(cfg, k, d)
-        return cls(int(get("n_layers")), int(get("n_heads")), bool(get("attn_only", False)), use_pos_embed)
+GraphSpec = Architecture  # the graph is built from an architecture description
 
 
 class ComputationalGraph:
@@ -162,41 +145,23 @@ class ComputationalGraph:
         return g
 
 
-INPUT_KINDS = ("embed", "pos_embed", "resid_pre")
-
 Absent = Mapping[Node, Collection[Node]]  # receiver -> senders whose edge is absent
 EdgeKey = tuple[str, int | None, str, int | None]  # sender hook, head, receiver hook, head (as files store edges)
 
 
-def _hook_firing_rank(spec: GraphSpec) -> dict[str, int]:
-    """Position of each graph hook name in a HookedTransformer forward pass.
-
-    Within a block TransformerLens fires q/k/v inputs, then q, k, v, then the head results,
-    then the MLP input and output; a test checks this against a real model's firing order.
-    """
-    names = ["hook_embed", "hook_pos_embed", "blocks.0.hook_resid_pre"]
-    for l in range(spec.n_layers):
-        names += [f"blocks.{l}.hook_{x}_input" for x in "qkv"]
-        names += [f"blocks.{l}.attn.hook_{x}" for x in "qkv"]
-        names.append(f"blocks.{l}.attn.hook_result")
-        if not spec.attn_only:
-            names += [f"blocks.{l}.hook_mlp_in", f"blocks.{l}.hook_mlp_out"]
-    names.append(f"blocks.{spec.n_layers - 1}.hook_resid_post")
-    return {n: i for i, n in enumerate(names)}
-
-
-def build_graph(spec: GraphSpec) -> ComputationalGraph:
+def build_graph(spec: Architecture) -> ComputationalGraph:
     """Build the graph the way the reference's `setup_from_model` does, then sort it.
 
     The reference inserts nodes and edges while walking layers from last to first and heads from
     last to first; each receiver tests its senders grouped by hook name in first-insertion order,
     each group in insertion order. Nodes are visited in reverse hook-firing order, heads of one
-    hook in insertion order (last head first).
+    hook in insertion order (last head first). Which writer feeds which reader comes from the
+    architecture (`feeds`): with grouped-query attention a key/value head's k and v nodes are
+    added with the first head of its group, and feed every head of the group.
     """
     node_type: dict[Node, EdgeType] = {}
     node_order: list[Node] = []
-    # receiver -> sender hook name -> senders in insertion order
-    senders: dict[Node, dict[str, list[Node]]] = {}
+    senders: dict[Node, dict[str, list[Node]]] = {}  # receiver -> sender hook name -> senders in insertion order
 
     def add_node(n: Node, incoming: EdgeType) -> None:
         node_type[n] = incoming
@@ -206,39 +171,53 @@ def build_graph(spec: GraphSpec) -> ComputationalGraph:
     def add_edge(sender: Node, receiver: Node) -> None:
         senders[receiver].setdefault(sender.name, []).append(sender)
 
-    out = Node(f"blocks.{spec.n_layers - 1}.hook_resid_post")
+    def node(kind: NodeKind, layer: int | None = None, head: int | None = None) -> Node:
+        return Node(hook_name(kind, layer, spec.n_layers), head)
+
+    def add_writer(n: Node, kind: NodeKind, layer: int | None) -> None:
+        for r in downstream:
+            if feeds(spec, kind, layer, r.kind, r.layer):
+                add_edge(n, r)
+
+    out = node(NodeKind.OUTPUT)
     add_node(out, EdgeType.ADDITION)
     downstream = [out]  # every node that reads the residual stream, so far
     for l in range(spec.n_layers - 1, -1, -1):
         if not spec.attn_only:
-            mlp_out, mlp_in = Node(f"blocks.{l}.hook_mlp_out"), Node(f"blocks.{l}.hook_mlp_in")
+            mlp_out, mlp_in = node(NodeKind.MLP_OUT, l), node(NodeKind.MLP_IN, l)
             add_node(mlp_out, EdgeType.PLACEHOLDER)
-            for r in downstream:
-                add_edge(mlp_out, r)
+            add_writer(mlp_out, NodeKind.MLP_OUT, l)
             add_node(mlp_in, EdgeType.ADDITION)
             add_edge(mlp_in, mlp_out)
-            downstream.append(mlp_in)  # heads of this layer feed its MLP
+            downstream.append(mlp_in)
+        results = {h: node(NodeKind.RESULT, l, h) for h in range(spec.n_heads)}
         new_readers = []
         for h in range(spec.n_heads - 1, -1, -1):
-            result = Node(f"blocks.{l}.attn.hook_result", h)
-            add_node(result, EdgeType.PLACEHOLDER)
-            for r in downstream:
-                add_edge(result, r)
+            add_node(results[h], EdgeType.PLACEHOLDER)
+            add_writer(results[h], NodeKind.RESULT, l)
+            heads_of_kv = [results[h]]
+            kv = h // spec.group_size
+            if h % spec.group_size == 0:  # the group's first head (visited last) brings its k and v nodes
+                heads_of_kv = [results[g] for g in range(h, h + spec.group_size)]
             for x in "qkv":
-                qkv, qkv_in = Node(f"blocks.{l}.attn.hook_{x}", h), Node(f"blocks.{l}.hook_{x}_input", h)
+                if x != "q" and h % spec.group_size:
+                    continue
+                head = h if x == "q" else kv
+                qkv_kind, in_kind = {"q": (NodeKind.Q, NodeKind.Q_INPUT), "k": (NodeKind.K, NodeKind.K_INPUT), "v": (NodeKind.V, NodeKind.V_INPUT)}[x]
+                qkv, qkv_in = node(qkv_kind, l, head), node(in_kind, l, head)
                 add_node(qkv, EdgeType.DIRECT_COMPUTATION)
                 add_node(qkv_in, EdgeType.ADDITION)
-                add_edge(qkv, result)
+                for result in (heads_of_kv if x != "q" else [results[h]]):
+                    add_edge(qkv, result)
                 add_edge(qkv_in, qkv)
                 new_readers.append(qkv_in)
         downstream.extend(new_readers)  # after the layer: heads never feed heads of their own layer
-    inputs = [Node("hook_embed"), Node("hook_pos_embed")] if spec.use_pos_embed else [Node("blocks.0.hook_resid_pre")]
-    for n in inputs:
+    for kind in spec.input_kinds():
+        n = node(kind)
         add_node(n, EdgeType.PLACEHOLDER)
-        for r in downstream:
-            add_edge(n, r)
+        add_writer(n, kind, None)
 
-    rank = _hook_firing_rank(spec)
+    rank = firing_rank(spec)
     insertion = {n: i for i, n in enumerate(node_order)}
     dag = nx.DiGraph()
     for r in sorted(node_order, key=lambda n: (-rank[n.name], insertion[n])):

@@ -32,6 +32,7 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
+from acdc_tui.core.architecture import NodeKind, hook_name
 from acdc_tui.core.graph import Absent, ComputationalGraph, EdgeType, Node
 from acdc_tui.core.metrics import Metric
 from acdc_tui.engines.fast_forward import Weights, unsupported_reason
@@ -47,10 +48,11 @@ MEMO_SIZE = 1024  # remembered evaluations (whole absent-edge maps)
 
 
 class _Stage:
-    """One step of the forward pass: layer l's attention, layer l's MLP, or the output."""
+    """One step of the forward pass: layer l's attention, layer l's MLP, or the output. It reads the
+    sender columns below `n_up` and writes the columns `cols`."""
 
-    def __init__(self, index: int, kind: str, layer: int | None, n_up: int) -> None:
-        self.index, self.kind, self.layer, self.n_up = index, kind, layer, n_up
+    def __init__(self, index: int, kind: str, layer: int | None, n_up: int, cols: list[int]) -> None:
+        self.index, self.kind, self.layer, self.n_up, self.cols = index, kind, layer, n_up, cols
 
 
 class FastEngine:
@@ -108,18 +110,19 @@ class FastEngine:
         n_in = len(self.inputs)
         self.senders: list[Node] = list(self.inputs)
         for l in range(L):
-            self.senders += [Node(f"blocks.{l}.attn.hook_result", h) for h in range(H)]
+            self.senders += [Node(hook_name(NodeKind.RESULT, l), h) for h in range(H)]
             if m:
-                self.senders.append(Node(f"blocks.{l}.hook_mlp_out"))
+                self.senders.append(Node(hook_name(NodeKind.MLP_OUT, l)))
         self.sidx = {s: i for i, s in enumerate(self.senders)}
         self.S = len(self.senders)
 
         self.stages: list[_Stage] = []
         for l in range(L):
-            self.stages.append(_Stage(len(self.stages), "attn", l, n_in + l * (H + m)))
-            if m:
-                self.stages.append(_Stage(len(self.stages), "mlp", l, n_in + l * (H + m) + H))
-        self.stages.append(_Stage(len(self.stages), "out", None, self.S))
+            first = n_in + l * (H + m)  # the layer's first column: its heads, then its MLP
+            self.stages.append(_Stage(len(self.stages), "attn", l, first, list(range(first, first + H))))
+            if m:  # in parallel blocks the MLP reads what the heads read, not their results
+                self.stages.append(_Stage(len(self.stages), "mlp", l, first + (0 if w.parallel else H), [first + H]))
+        self.stages.append(_Stage(len(self.stages), "out", None, self.S, []))
         self.attn_stage = {s.layer: s for s in self.stages if s.kind == "attn"}
         self.mlp_stage = {s.layer: s for s in self.stages if s.kind == "mlp"}
         self.out_stage = self.stages[-1]
@@ -159,15 +162,24 @@ class FastEngine:
             self.abl[i] = flat(abl[s.name] if s.head is None else abl[s.name][:, :, s.head])
         for i, s in enumerate(self.inputs):
             self.delta[i] = flat(clean[s.name]) - self.abl[i]
+        def per_head(t: torch.Tensor) -> torch.Tensor:
+            """[B, P, heads, d] -> [H, B*P*d], k/v rows padded to one per query head."""
+            rows = t.permute(2, 0, 1, 3).reshape(t.shape[2], -1)
+            return rows if rows.shape[0] == H else torch.cat([rows, rows.new_zeros(H - rows.shape[0], rows.shape[1])])
+
         self.A_attn = []  # [3, H, N]: the ablated q/k/v inputs, per head
         for l in range(L):
-            ins = [abl.pop(f"blocks.{l}.hook_{x}_input") for x in QKV]
+            ins = [abl.pop(hook_name(k, l)) for k in (NodeKind.Q_INPUT, NodeKind.K_INPUT, NodeKind.V_INPUT)]
             if all(torch.equal(t, ins[0][:, :, :1].expand_as(t)) for t in ins):  # as usual: one residual stream
                 self.A_attn.append(ins[0][:, :, 0].reshape(1, 1, N).expand(3, H, N))
             else:
-                self.A_attn.append(torch.stack([t.permute(2, 0, 1, 3).reshape(H, N) for t in ins]))
-        self.abl_qkv = [torch.stack([abl[f"blocks.{l}.attn.hook_{x}"].permute(2, 0, 1, 3).reshape(H, -1) for x in QKV]) for l in range(L)]
-        self.A_mlp = [abl[f"blocks.{l}.hook_mlp_in"].reshape(N) for l in range(L)] if m else []
+                self.A_attn.append(torch.stack([per_head(t) for t in ins]))
+        self.abl_qkv = [torch.stack([per_head(abl[hook_name(k, l)]) for k in (NodeKind.Q, NodeKind.K, NodeKind.V)]) for l in range(L)]
+        self.A_mlp = [abl[hook_name(NodeKind.MLP_IN, l)].reshape(N) for l in range(L)] if m else []
+        self.group = w.n_heads // w.kv_heads
+        self.valid_rows = np.ones((3, H), dtype=bool)  # k/v rows past the key/value heads do not exist
+        self.valid_rows[1:, w.kv_heads :] = False
+        self.pos_qk = None if w.W_pos_qk is None else w.W_pos_qk[:P].to(dev, dt).repeat(B, 1)  # shortformer: [B*P, D]
         out = graph.output_node.name
         self.A_out = abl[out][:, self.pm].reshape(-1)
         self.delta_pm = self.delta.view(self.S, B, P, D)[:, :, self.pm].reshape(self.S, -1)
@@ -326,11 +338,17 @@ class FastEngine:
         R, K, S_up = mask.shape
         delta_ref = self.delta_pm if at_pm else self.delta
         m1 = mask.copy()
+        dirty = [c for c in dirty if c < S_up]  # parallel blocks: a layer's heads are not below its MLP
         if dirty:
             m1[..., dirty] = False
         m1t = torch.from_numpy(m1.reshape(R * K, S_up)).to(self.device, self.dtype)
         out = (m1t @ delta_ref[:S_up]).view(R, K, -1)
         for cols, _, delta in chunks:
+            keep = [i for i, c in enumerate(cols) if c < S_up]
+            if not keep:
+                continue
+            if len(keep) < len(cols):
+                cols, delta = [cols[i] for i in keep], delta[keep]
             if at_pm:
                 n = delta.shape[0]
                 delta = delta.view(n, K, self.B, self.P, -1)[:, :, :, self.pm].reshape(n, K, -1)
@@ -356,31 +374,35 @@ class FastEngine:
         qkv_new: dict[int, tuple] = {}
 
         def natural(i: int) -> torch.Tensor:
-            """The natural residual stream at stage i's input, [K or 1, N]."""
+            """The natural residual stream at stage i's input, [K or 1, N]: stage i-1's plus what the
+            stages writing columns n_up(i-1)..n_up(i) add (with attention output biases)."""
             if i in naturals:
                 return naturals[i]
-            if not dirty or min(dirty) >= self.stages[i].n_up or i == 0:
+            if i == 0 or (self.X_ref[i] is not None and not dirty_below(self.stages[i].n_up)):
                 x = self.X_ref[i].unsqueeze(0)
             else:
-                prev = self.stages[i - 1]
                 x = natural(i - 1)
-                if prev.kind == "attn":
-                    lo = prev.n_up
-                    heads = (self.abl[lo : lo + H] + self.delta[lo : lo + H]).unsqueeze(1).expand(H, K, N)
-                    if prev.index in new_cur:
-                        cols, cur = new_cur[prev.index]
-                        heads = heads.clone()
-                        heads[[c - lo for c in cols]] = cur
-                    x = x + (heads.sum(0) + w.b_O[prev.layer].reshape(1, D).expand(B * P, D).reshape(N))
-                elif prev.index in new_cur:  # an MLP stage: its output's column is the stage's n_up
-                    x = x + new_cur[prev.index][1][0]
-                else:
-                    x = x + (self.abl[prev.n_up] + self.delta[prev.n_up]).unsqueeze(0)
+                lo, hi = self.stages[i - 1].n_up, self.stages[i].n_up
+                for st in self.stages:
+                    if not st.cols or not lo <= st.cols[0] < hi:
+                        continue
+                    a, b = st.cols[0], st.cols[-1] + 1
+                    outs = (self.abl[a:b] + self.delta[a:b]).unsqueeze(1).expand(b - a, K, N)
+                    if st.index in new_cur:
+                        outs = new_cur[st.index][1]  # [n, K, N]: every column of the stage was recomputed
+                    if st.kind == "attn":
+                        x = x + (outs.sum(0) + w.b_O[st.layer].reshape(1, D).expand(B * P, D).reshape(N))
+                    else:
+                        x = x + outs[0]
             naturals[i] = x
             return x
 
+        def dirty_below(n_up: int) -> list[int]:
+            return [c for c in dirty if c < n_up]
+
         def receives_dirty(mask_rows: np.ndarray) -> np.ndarray:
-            return mask_rows[..., dirty].any(-1) if dirty else np.zeros(mask_rows.shape[:-1], dtype=bool)
+            below = dirty_below(mask_rows.shape[-1])
+            return mask_rows[..., below].any(-1) if below else np.zeros(mask_rows.shape[:-1], dtype=bool)
 
         values: list[float] | None = None
         for st in self.stages:
@@ -389,9 +411,9 @@ class FastEngine:
                 l = st.layer
                 Mref, pat, dirr = self.M_attn[l], self.pat_attn[l], self.dir_attn[l]
                 if everything:
-                    need = np.ones((3, H), dtype=bool)
+                    need = self.valid_rows.copy()
                 else:
-                    need = (pat & receives_dirty(Mref)) | (~pat & bool(dirty))
+                    need = ((pat & receives_dirty(Mref)) | (~pat & bool(dirty_below(st.n_up)))) & self.valid_rows
                     for row in ch:
                         need[row] = True
                 if not need.any():
@@ -422,29 +444,38 @@ class FastEngine:
                     keep = torch.from_numpy(patched).to(self.device).unsqueeze(-1)
                     inp = torch.where(keep, inp, natural(st.index).unsqueeze(0))
                 x = w.normalize(inp.reshape(R, K * B * P, D), w.ln1[l])
+                if self.pos_qk is not None:  # shortformer positions join q and k (not v) after the norm
+                    qk = torch.from_numpy(xs < 2).to(self.device).reshape(R, 1, 1)
+                    x = x + qk * self.pos_qk.repeat(K, 1).unsqueeze(0)
                 proj = torch.bmm(x, w.W_qkv[l][xs_t, hs_t]) + w.b_qkv[l][xs_t, hs_t].unsqueeze(1)  # [R, K*B*P, dh]
                 proj = proj.view(R, K, B * P * dh)
                 if direct.any():
                     ab = torch.from_numpy(direct).to(self.device).unsqueeze(-1)
                     proj = torch.where(ab, self.abl_qkv[l][xs_t, hs_t].unsqueeze(1), proj)
-                heads = sorted(set(int(h) for h in hs))
-                hpos = {h: i for i, h in enumerate(heads)}
+                g = self.group  # query heads per key/value head: a k/v row changes its whole group
+                heads = sorted({int(h) for x_, h in zip(xs, hs) if x_ == 0} | {int(j) * g + i for x_, j in zip(xs, hs) if x_ > 0 for i in range(g)})
                 Hd = len(heads)
                 heads_t = torch.tensor(heads, device=self.device)
-                qkv = self.qkv_ref[l][:, heads_t].unsqueeze(2).expand(3, Hd, K, B * P * dh).clone()
-                qkv[xs_t, torch.tensor([hpos[int(h)] for h in hs], device=self.device)] = proj
-                q, k_, v = (qkv[i].reshape(Hd * K * B, P, dh) for i in range(3))
+                qkv = self.qkv_ref[l].unsqueeze(2).expand(3, H, K, B * P * dh).clone()
+                qkv[xs_t, hs_t] = proj
+                kv_t = heads_t // g
+                q, k_, v = (t.reshape(Hd * K * B, P, dh) for t in (qkv[0, heads_t], qkv[1, kv_t], qkv[2, kv_t]))
                 z = w.attention(l, q, k_, v).reshape(Hd, K * B * P, dh)
                 result = torch.bmm(z, w.W_O[l][heads_t]).view(Hd, K, N)
-                cols = [st.n_up + h for h in heads]
+                cols = [st.cols[h] for h in heads]
+                if Hd < H:  # the natural residual stream needs every head: the others as they are
+                    full = (self.abl[st.cols] + self.delta[st.cols]).unsqueeze(1).expand(H, K, N).clone()
+                    full[heads_t] = result
+                else:
+                    full = result
                 chunks.append((cols, result, result - self.abl[cols].unsqueeze(1)))
-                new_cur[st.index] = (cols, result)
+                new_cur[st.index] = (st.cols, full)
                 dirty = sorted(dirty + cols)
-                qkv_new[l] = (heads_t, qkv)
+                qkv_new[l] = qkv
             else:
                 Mref, pat = self.M_one[st.index], self.pat_one[st.index]
-                r_node = self.graph.output_node if st.kind == "out" else Node(f"blocks.{st.layer}.hook_mlp_in")
-                need = everything or None in ch or (pat and bool(receives_dirty(Mref))) or (not pat and bool(dirty))
+                r_node = self.graph.output_node if st.kind == "out" else Node(hook_name(NodeKind.MLP_IN, st.layer))
+                need = everything or None in ch or (pat and bool(receives_dirty(Mref))) or (not pat and bool(dirty_below(st.n_up)))
                 if not need:
                     if st.kind == "out":
                         values = [self.ref_metric] * K
@@ -472,7 +503,7 @@ class FastEngine:
                         inp = nat.expand(K, nat.shape[-1])
                 if st.kind == "mlp":
                     out = w.mlp(st.layer, inp.reshape(K * B * P, D)).view(1, K, N)
-                    col = st.n_up  # the MLP follows its layer's heads
+                    col = st.cols[0]
                     chunks.append(([col], out, out - self.abl[col].view(1, 1, N)))
                     new_cur[st.index] = ([col], out)
                     dirty = sorted(dirty + [col])
@@ -492,8 +523,8 @@ class FastEngine:
         for cols, cur, delta in chunks:
             self.delta[cols] = delta[:, 0]
         self.delta_pm = self.delta.view(self.S, self.B, self.P, -1)[:, :, self.pm].reshape(self.S, -1)
-        for l, (heads_t, qkv) in qkv_new.items():
-            self.qkv_ref[l][:, heads_t] = qkv[:, :, 0]
+        for l, qkv in qkv_new.items():
+            self.qkv_ref[l] = qkv[:, :, 0].clone()
         self.X_ref = Xs
         for r, a in diff.items():
             st, row, is_direct = self.recv[r]

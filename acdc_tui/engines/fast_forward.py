@@ -1,11 +1,12 @@
-"""A hand-written forward pass over a HookedTransformer's weights, in pieces the fast engine
+"""A hand-written forward pass over our hooked transformer's weights, in pieces the fast engine
 recomputes one at a time: per-receiver q/k/v projections, attention for a subset of heads, an MLP,
 the unembedding. Plain torch, no hooks; checked against the model's own logits at start-up.
 
-Only what ACDC's graph models and the tests use is supported: standard (learned) positional
-embeddings, LayerNorm / LNPre / no normalization, causal or bidirectional attention, non-gated MLPs
-(any TransformerLens activation without its own LayerNorm) or attention-only models.
-`unsupported_reason` names anything else, and the engine then falls back to the plain one.
+It covers every family the graph models; what differs between families lives here, one piece each:
+the norm (LayerNorm, LNPre, RMSNorm, RMSPre, none), positions (learned ones enter the residual
+stream; shortformer ones join q and k after the norm; rotary ones turn q and k), grouped-query
+attention (k/v rows per key/value head, shared by the heads of a group), local attention windows,
+plain or gated MLPs. `unsupported_reason` names anything else, and the engine falls back to plain.
 """
 
 from __future__ import annotations
@@ -18,57 +19,39 @@ import torch
 
 def unsupported_reason(model) -> str | None:
     """Why this model's forward pass is not reproduced here (None: it is)."""
-    cfg = model.cfg
-    checks = [
-        (getattr(cfg, "positional_embedding_type", "standard") != "standard", "non-standard positional embeddings"),
-        (getattr(cfg, "normalization_type", None) not in (None, "LN", "LNPre"), f"normalization {cfg.normalization_type!r}"),
-        (bool(getattr(cfg, "use_normalization_before_and_after", False)), "post-normalization"),
-        (bool(getattr(cfg, "gated_mlp", False)), "gated MLPs"),
-        (str(getattr(cfg, "act_fn", "") or "").endswith("_ln"), "an MLP activation with its own LayerNorm"),
-        (bool(getattr(cfg, "use_qk_norm", False)), "q/k normalization"),
-        (bool(getattr(cfg, "use_attention_sinks", False)), "attention sinks"),
-        (bool(getattr(cfg, "use_logn_attn", False)), "log-n attention scaling"),
-        (bool(getattr(cfg, "use_local_attn", False)), "local attention"),
-        (bool(getattr(cfg, "use_attn_in", False)), "use_attn_in"),
-        ((getattr(cfg, "attn_scores_soft_cap", -1.0) or -1.0) > 0, "attention soft-capping"),
-        ((getattr(cfg, "output_logits_soft_cap", -1.0) or -1.0) > 0, "logit soft-capping"),
-        (getattr(cfg, "n_key_value_heads", None) not in (None, cfg.n_heads), "grouped-query attention"),
-        (getattr(cfg, "attention_dir", "causal") not in ("causal", "bidirectional"), f"attention_dir {getattr(cfg, 'attention_dir', None)!r}"),
-        (cfg.dtype not in (torch.float32, torch.float64), f"dtype {cfg.dtype}"),
-    ]
-    for bad, what in checks:
-        if bad:
-            return what
-    for block in model.blocks:
-        if type(block.attn).__name__ != "Attention":
-            return f"attention module {type(block.attn).__name__}"
-        if getattr(block.attn, "_attention_dir_override", None) not in (None, cfg.attention_dir):
-            return "a per-layer attention direction"
-        if not cfg.attn_only and type(block.mlp).__name__ != "MLP":
-            return f"MLP module {type(block.mlp).__name__}"
+    if type(model).__name__ != "HookedModel":
+        return f"model class {type(model).__name__}"
+    dtype = model.unembed.W_U.dtype
+    if dtype not in (torch.float32, torch.float64):
+        return f"dtype {dtype}"
     return None
 
 
 @dataclass
 class Weights:
-    """The parameters the forward pass reads, detached, per layer."""
+    """The parameters the forward pass reads, detached, per layer. K/V rows are padded to one per
+    query head (rows past the key/value heads are zero and never read)."""
 
     n_layers: int
     n_heads: int
+    kv_heads: int
     d_model: int
     d_head: int
     has_mlp: bool
+    parallel: bool
     causal: bool
-    norm: str | None  # "LN", "LNPre" or None
+    windows: list[int | None]
+    norm: str | None  # "LN", "LNPre", "RMS", "RMSPre" or None
     eps: float
     attn_scale: list[float]
     W_qkv: list[torch.Tensor]  # [3, H, D, dh]
     b_qkv: list[torch.Tensor]  # [3, H, dh]
     W_O: list[torch.Tensor]  # [H, dh, D]
     b_O: list[torch.Tensor]  # [D]
-    ln1: list[tuple]  # (w, b) or (None, None)
+    ln1: list[tuple]  # (w or None, b or None)
     ln2: list[tuple]
     W_in: list[torch.Tensor]
+    W_gate: list[torch.Tensor | None]
     b_in: list[torch.Tensor]
     W_out: list[torch.Tensor]
     b_out: list[torch.Tensor]
@@ -76,69 +59,85 @@ class Weights:
     ln_final: tuple
     W_U: torch.Tensor
     b_U: torch.Tensor
+    W_pos_qk: torch.Tensor | None  # shortformer: positions added to q and k inputs after the norm [n_ctx, D]
+    rotary: object | None  # RotaryTable
 
     @classmethod
     def of(cls, model) -> "Weights":
         cfg = model.cfg
-        norm = cfg.normalization_type
-
-        def ln(module) -> tuple:
-            return (module.w.detach(), module.b.detach()) if norm == "LN" and module is not None else (None, None)
-
         blocks = list(model.blocks)
         has_mlp = not cfg.attn_only
+        H, G = cfg.n_heads, cfg.kv_heads
+
+        def pad(t: torch.Tensor) -> torch.Tensor:  # [G, ...] -> [H, ...], zero rows past G
+            return t if G == H else torch.cat([t, t.new_zeros(H - G, *t.shape[1:])])
+
+        def norm(module) -> tuple:
+            return (getattr(module, "w", None), getattr(module, "b", None)) if module is not None else (None, None)
+
+        def detached(t):
+            return None if t is None else t.detach()
+
         return cls(
-            n_layers=cfg.n_layers,
-            n_heads=cfg.n_heads,
-            d_model=cfg.d_model,
-            d_head=cfg.d_head,
-            has_mlp=has_mlp,
-            causal=cfg.attention_dir == "causal",
-            norm=norm,
-            eps=float(cfg.eps),
-            attn_scale=[float(b.attn.attn_scale) for b in blocks],
-            W_qkv=[torch.stack([b.attn.W_Q, b.attn.W_K, b.attn.W_V]).detach() for b in blocks],
-            b_qkv=[torch.stack([b.attn.b_Q, b.attn.b_K, b.attn.b_V]).detach() for b in blocks],
-            W_O=[b.attn.W_O.detach() for b in blocks],
-            b_O=[b.attn.b_O.detach() for b in blocks],
-            ln1=[ln(b.ln1) for b in blocks],
-            ln2=[ln(b.ln2) for b in blocks] if has_mlp else [],
+            n_layers=cfg.n_layers, n_heads=H, kv_heads=G, d_model=cfg.d_model, d_head=cfg.d_head, has_mlp=has_mlp,
+            parallel=cfg.parallel_attn_mlp, causal=cfg.attention_dir == "causal", windows=[b.attn.window for b in blocks],
+            norm=cfg.normalization_type, eps=float(cfg.eps), attn_scale=[float(b.attn.attn_scale) for b in blocks],
+            W_qkv=[torch.stack([b.attn.W_Q, pad(b.attn.W_K), pad(b.attn.W_V)]).detach() for b in blocks],
+            b_qkv=[torch.stack([b.attn.b_Q, pad(b.attn.b_K), pad(b.attn.b_V)]).detach() for b in blocks],
+            W_O=[b.attn.W_O.detach() for b in blocks], b_O=[b.attn.b_O.detach() for b in blocks],
+            ln1=[tuple(map(detached, norm(getattr(b, "ln1", None)))) for b in blocks],
+            ln2=[tuple(map(detached, norm(getattr(b, "ln2", None)))) for b in blocks] if has_mlp else [],
             W_in=[b.mlp.W_in.detach() for b in blocks] if has_mlp else [],
+            W_gate=[detached(getattr(b.mlp, "W_gate", None)) for b in blocks] if has_mlp else [],
             b_in=[b.mlp.b_in.detach() for b in blocks] if has_mlp else [],
             W_out=[b.mlp.W_out.detach() for b in blocks] if has_mlp else [],
             b_out=[b.mlp.b_out.detach() for b in blocks] if has_mlp else [],
-            act_fn=[b.mlp.act_fn for b in blocks] if has_mlp else [],
-            ln_final=ln(getattr(model, "ln_final", None)),
-            W_U=model.unembed.W_U.detach(),
-            b_U=model.unembed.b_U.detach(),
+            act_fn=[b.mlp.act for b in blocks] if has_mlp else [],
+            ln_final=tuple(map(detached, norm(getattr(model, "ln_final", None)))),
+            W_U=model.unembed.W_U.detach(), b_U=model.unembed.b_U.detach(),
+            W_pos_qk=model.pos_embed.W_pos.detach() if cfg.positional_embedding_type == "shortformer" else None,
+            rotary=model.rotary,
         )
 
     def normalize(self, x: torch.Tensor, wb: tuple) -> torch.Tensor:
-        """TransformerLens's LayerNorm / LNPre over the last dimension (identity without normalization)."""
+        """The model's norm over the last dimension (identity without normalization)."""
         if self.norm is None:
             return x
-        x = x - x.mean(-1, keepdim=True)
-        scale = (x.pow(2).mean(-1, keepdim=True) + self.eps).sqrt()
-        x = x / scale
+        if self.norm in ("LN", "LNPre"):
+            x = x - x.mean(-1, keepdim=True)
+        x = x / (x.pow(2).mean(-1, keepdim=True) + self.eps).sqrt()
         w, b = wb
-        return x if w is None else x * w + b
+        if w is not None:
+            x = x * w
+        return x if b is None else x + b
+
+    def rotate(self, x: torch.Tensor) -> torch.Tensor:
+        """Rotary positions for [n, P, dh] queries or keys."""
+        return self.rotary.rotate(x.unsqueeze(2)).squeeze(2)
 
     def attention(self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """z for [n, P, dh] queries, keys, values (n = heads x variants x batch)."""
+        """z for [n, P, dh] queries, keys, values (n = heads x variants x batch; k and v already per query head)."""
+        if self.rotary is not None:
+            q, k = self.rotate(q), self.rotate(k)
         scores = torch.bmm(q, k.transpose(1, 2)) / self.attn_scale[layer]
-        if self.causal:
-            p = scores.shape[-1]
-            keep = torch.ones(p, p, dtype=torch.bool, device=scores.device).tril()
-            scores = torch.where(keep, scores, torch.tensor(-torch.inf, dtype=scores.dtype, device=scores.device))
+        p = scores.shape[-1]
+        qpos, kpos = torch.arange(p, device=scores.device)[:, None], torch.arange(p, device=scores.device)[None, :]
+        keep = kpos <= qpos if self.causal else torch.ones(p, p, dtype=torch.bool, device=scores.device)
+        if self.windows[layer] is not None:
+            keep = keep & (kpos > qpos - self.windows[layer])
+        scores = torch.where(keep, scores, torch.tensor(-torch.inf, dtype=scores.dtype, device=scores.device))
         pattern = torch.softmax(scores, dim=-1)
         pattern = torch.where(torch.isnan(pattern), torch.zeros_like(pattern), pattern)
         return torch.bmm(pattern, v)
 
     def mlp(self, layer: int, x: torch.Tensor) -> torch.Tensor:
-        """MLP output for [rows, D] inputs (before ln2 is applied: it is applied here)."""
+        """MLP output for [rows, D] inputs (ln2 is applied here)."""
         x = self.normalize(x, self.ln2[layer])
-        pre = torch.addmm(self.b_in[layer], x, self.W_in[layer])
-        return torch.addmm(self.b_out[layer], self.act_fn[layer](pre), self.W_out[layer])
+        if self.W_gate[layer] is not None:
+            post = self.act_fn[layer](x @ self.W_gate[layer]) * (x @ self.W_in[layer]) + self.b_in[layer]
+        else:
+            post = self.act_fn[layer](torch.addmm(self.b_in[layer], x, self.W_in[layer]))
+        return torch.addmm(self.b_out[layer], post, self.W_out[layer])
 
     def unembed(self, x: torch.Tensor) -> torch.Tensor:
         """Logits for [rows, D] final residual-stream values."""

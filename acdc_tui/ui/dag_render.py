@@ -32,6 +32,8 @@ import bisect
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Iterable
 
+from acdc_tui.core.architecture import DAG_ROWS  # rows per layer of the circuit DAG
+
 if TYPE_CHECKING:  # pragma: no cover
     from acdc_tui.core.graph import ComputationalGraph, Edge, Node
 
@@ -486,8 +488,6 @@ def _route_gap(top, succ, owner, out_port, in_port, n_real, total_w, charset, ar
 
 # --- ACDC circuits -------------------------------------------------------------------------------
 
-_SUB = {"q_input": 0, "k_input": 0, "v_input": 0, "q": 1, "k": 1, "v": 1, "result": 2, "mlp_in": 3, "mlp_out": 4}
-
 
 def circuit_row_key(node: "Node", n_layers: int) -> float:
     """Row of a graph node: inputs first, then per layer q/k/v inputs, q/k/v, head results, MLP in, MLP out; output last."""
@@ -496,7 +496,7 @@ def circuit_row_key(node: "Node", n_layers: int) -> float:
         return -1
     if k == "output":
         return 5 * n_layers
-    return 5 * (node.layer or 0) + _SUB.get(k, 2)
+    return 5 * (node.layer or 0) + DAG_ROWS.get(k, 2)
 
 
 def _node_sort_key(node: "Node") -> tuple:

@@ -13,7 +13,6 @@ import argparse
 import json
 import sys
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -110,12 +109,12 @@ def _convert(model: Any) -> tuple[Cfg, StateDict]:
 
 
 def _full_state_dict(cfg: Cfg, converted: StateDict) -> StateDict:
-    """Load into a HookedTransformer and return all its parameters, so nothing is left to random init."""
-    from transformer_lens import HookedTransformer, HookedTransformerConfig
+    """Load into our hooked transformer and return all its parameters, so nothing is left to random init."""
+    from acdc_tui.models.backend import new_model
+    from acdc_tui.models.config import parse_config
 
-    with warnings.catch_warnings():  # TL 3.x deprecates HookedTransformer; it is still what we target
-        warnings.simplefilter("ignore", DeprecationWarning)
-        tl_model = HookedTransformer(HookedTransformerConfig(**cfg))
+    tl_model = new_model(parse_config(cfg))
+    tl_model.init_weights()
     result = tl_model.load_state_dict(converted, strict=False)
     assert not result.unexpected_keys, f"not parameters of the model: {result.unexpected_keys}"
     params = {k: v.detach().clone() for k, v in tl_model.named_parameters()}

@@ -89,9 +89,6 @@ def train(steps: int = 1500, batch: int = 128, lr: float = 3e-3) -> dict:
     torch.manual_seed(TRAIN_SEED)
     gen = torch.Generator().manual_seed(TRAIN_SEED)
     model = build_model(CONFIG, None)
-    # ACDC's per-head hooks cost ~10x in training and do not change the function: off while training
-    model.set_use_attn_result(False)
-    model.set_use_split_qkv_input(False)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)

@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from acdc_tui.core.architecture import TREE_ORDER
 from acdc_tui.core.graph import Edge, Node
 from acdc_tui.ui.state import ExplorerState, edge_flags, edge_state, format_delta
 
@@ -141,5 +142,4 @@ class HookTree(Tree, inherit_bindings=False):
 
 def _within_layer(n: Node) -> tuple:
     """Inside a layer: heads in order, each q/k/v input, q/k/v, result; then the MLP."""
-    order = {"embed": 0, "pos_embed": 1, "resid_pre": 0, "q_input": 0, "q": 1, "k_input": 2, "k": 3, "v_input": 4, "v": 5, "result": 6, "mlp_in": 7, "mlp_out": 8}
-    return (n.head if n.head is not None else 99, order.get(n.kind, 9))
+    return (n.head if n.head is not None else 99, TREE_ORDER.get(n.kind, 9))

@@ -1,0 +1,60 @@
+"""GPT-NeoX / Pythia and GPT-J: rotary positions, attention and MLP in parallel (both read the
+block's input, so a layer's heads do not feed its MLP), LayerNorm with biases."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+NAME = "neox"
+MODEL_TYPES = ("gpt_neox", "gptj")
+SUPPORTED = True
+
+
+def unsupported(hf: Mapping[str, Any]) -> str | None:
+    from acdc_tui.core.architecture.families import rope_parameters
+
+    rope_type = rope_parameters(hf).get("rope_type", rope_parameters(hf).get("type", "default"))
+    if rope_type not in ("default", None):
+        return f"rotary scaling {rope_type!r} is missing from the fast forward pass"
+    return None
+
+
+def model_config(hf: Mapping[str, Any]) -> dict[str, Any]:
+    from acdc_tui.core.architecture.families import get_int, rope_parameters
+
+    if hf.get("model_type") == "gptj":
+        d_model, n_heads = get_int(hf, "n_embd"), get_int(hf, "n_head")
+        return {
+            "n_layers": get_int(hf, "n_layer"),
+            "n_heads": n_heads,
+            "d_model": d_model,
+            "d_head": d_model // n_heads,
+            "d_mlp": get_int(hf, "n_inner", default=4 * d_model),
+            "d_vocab": get_int(hf, "vocab_size"),
+            "n_ctx": get_int(hf, "n_positions"),
+            "act_fn": hf.get("activation_function", "gelu_new"),
+            "eps": float(hf.get("layer_norm_epsilon", 1e-5)),
+            "normalization_type": "LN",
+            "positional_embedding_type": "rotary",
+            "rotary_dim": get_int(hf, "rotary_dim", default=d_model // n_heads),
+            "rotary_adjacent_pairs": True,  # GPT-J rotates adjacent pairs, NeoX the two halves
+            "parallel_attn_mlp": True,
+        }
+    d_model, n_heads = get_int(hf, "hidden_size"), get_int(hf, "num_attention_heads")
+    rope = rope_parameters(hf)
+    d_head = d_model // n_heads
+    return {
+        "n_layers": get_int(hf, "num_hidden_layers"),
+        "n_heads": n_heads,
+        "d_model": d_model,
+        "d_head": d_head,
+        "d_mlp": get_int(hf, "intermediate_size"),
+        "d_vocab": get_int(hf, "vocab_size"),
+        "n_ctx": get_int(hf, "max_position_embeddings"),
+        "act_fn": hf.get("hidden_act", "gelu"),
+        "eps": float(hf.get("layer_norm_eps", 1e-5)),
+        "normalization_type": "LN",
+        "positional_embedding_type": "rotary",
+        "rotary_dim": int(d_head * float(rope.get("partial_rotary_factor", hf.get("rotary_pct", 1.0)))),
+        "parallel_attn_mlp": bool(hf.get("use_parallel_residual", True)),
+    }
