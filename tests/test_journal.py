@@ -242,3 +242,37 @@ def test_a_journal_is_never_clobbered(tmp_path):
         JournalWriter.open(path)
     writer.close()
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+@pytest.mark.parametrize("family", ["llama", "pythia"])
+def test_journals_of_other_families_replay_export_and_resume(tmp_path, family, capsys):
+    """A GQA / parallel-block model: the journal's recorded config rebuilds its graph; resume works."""
+    from acdc_tui.cli.main import main
+    from tests.hf_families import write_checkpoint, write_tokens
+
+    d = tmp_path / family
+    write_checkpoint(d, family)
+    write_tokens(d)
+    journal, out = tmp_path / "run.journal", tmp_path / "c.json"
+    args = ["run", "--task-dir", str(d), "--threshold", "0.05", "--dtype", "float64", "--engine", "plain", "--quiet"]
+    assert main(args + ["--out", str(out), "--journal", str(journal)]) == 0
+    assert main(["export", str(journal), "--out", str(tmp_path / "e.json")]) == 0
+    key = lambda c: {(e.sender, e.receiver, e.present, e.decided_by) for e in c.edges}  # noqa: E731
+    from acdc_tui.io.circuit import read_circuit
+
+    assert key(read_circuit(tmp_path / "e.json")) == key(read_circuit(out))
+    # stop after 25 events (a crash), resume: the same circuit
+    exp = experiment(task_dir=d, threshold=0.05, engine="plain")
+    stopped = tmp_path / "stopped.journal"
+    writer = JournalWriter.create(stopped, journal_meta(exp, Recipe.of(None, str(d), None, "cpu", "float64")))
+    writer.start_session("plain")
+    writer.add_run(1, 0.05)
+    loop = RunLoop(exp, writer, sinks=[Schedule(writer, {}, crash_at=25)], outputs=Outputs())
+    with pytest.raises(Crash):
+        loop.serve()
+    writer.flush()
+    writer._closed = True
+    writer._conn.close()
+    writer._lock_file.release()
+    assert main(["resume", str(stopped), "--quiet", "--out", str(tmp_path / "r.json")]) == 0
+    assert key(read_circuit(tmp_path / "r.json")) == key(read_circuit(out))
