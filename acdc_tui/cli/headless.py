@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import IO
 
 from acdc_tui.core.events import EdgeForced, EdgeTested, NodeSkipped, RunFinished
-from acdc_tui.io.circuit import write_circuit
-from acdc_tui.io.dot import to_dot
+from acdc_tui.io.writer import OutputFormat, write_circuit_as
 from acdc_tui.io.reference_log import format_event
 from acdc_tui.runs.experiment import Experiment, to_circuit
 from acdc_tui.runs.progress import Progress, ProgressLine
@@ -22,6 +21,7 @@ def run_headless(
     quiet: bool = False,
     stdout: IO[str] | None = None,
     stderr: IO[str] | None = None,
+    fmt: OutputFormat | str = OutputFormat.JSON,
 ):
     """Run to the end, writing the log as it goes; on Ctrl-C, save what was decided so far."""
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr  # looked up per call: tests swap them
@@ -52,9 +52,9 @@ def run_headless(
             log_file.close()
         # Written even when interrupted: a long run's decisions are never lost.
         circuit = to_circuit(exp, progress.elapsed, complete)
-        write_circuit(circuit, out)
+        write_circuit_as(circuit, out, fmt)
         if dot:
-            Path(dot).write_text(to_dot(circuit))
+            write_circuit_as(circuit, dot, OutputFormat.DOT)
     m = circuit.metrics
     summary = (
         f"Summary: kept {circuit.summary['edges_kept']}/{run.total} edges; metric {run.initial_metric:.6g} -> {run.current_metric:.6g} "
