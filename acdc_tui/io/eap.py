@@ -183,7 +183,7 @@ def _read(doc: dict, source: str) -> Circuit:
     check_size(spec, source)
     listed = need_dict(required(doc, "edges", ""), "edges")
     if len(listed) > eap_edge_count(spec.n_layers, spec.n_heads):
-        raise UserError(f"{source} lists {len(listed)} edges, more than a model of {spec.n_layers} layers and {spec.n_heads} heads has; {FIX}")
+        raise UserError(f"{source} lists {len(listed)} edges, more than a model of its cfg ({_shape(spec)}) has; {FIX}")
     _check_nodes(need_dict(required(doc, "nodes", ""), "nodes"), spec, source)
     graph = graph_for(spec)
     in_graph, scores = _edge_states(listed, spec, graph, source)
@@ -204,7 +204,7 @@ def _check_nodes(nodes: dict, spec: GraphSpec, source: str) -> None:
     known = set(eap_nodes(spec.n_layers, spec.n_heads))
     for name, info in nodes.items():
         if name not in known:
-            raise UserError(f"{source} names the node {name!r}, which a model of {spec.n_layers} layers and {spec.n_heads} heads lacks; {FIX}")
+            raise UserError(f"{source} names the node {name!r}, which a model of its cfg ({_shape(spec)}) lacks; {FIX}")
         info = need_dict(info, f"nodes[{name!r}]")
         check_optional(info, f"nodes[{name!r}]", {"in_graph": need_bool, "score": lambda v, w: need_number(v, w)})
         if "neurons" in info and not all(need_bool(x, f"nodes[{name!r}].neurons[{i}]") for i, x in enumerate(need_list(info["neurons"], f"nodes[{name!r}].neurons"))):
@@ -267,4 +267,5 @@ def _result_of(qkv: Node) -> Node:
 
 
 def _shape(spec: GraphSpec) -> str:
-    return f"{spec.n_layers} layers, {spec.n_heads} heads" + (", attention only" if spec.attn_only else "")
+    layers, heads = (f"{n} {word}{'' if n == 1 else 's'}" for n, word in ((spec.n_layers, "layer"), (spec.n_heads, "head")))
+    return f"{layers}, {heads}" + (", attention only" if spec.attn_only else "")
