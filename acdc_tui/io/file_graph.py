@@ -21,7 +21,7 @@ def spec_from_config(config: object, use_pos_embed: bool, where: str) -> GraphSp
     config = need_dict(config, where)
     n_layers = need_int(field(config, "n_layers", where), f"{where}.n_layers", minimum=1)
     n_heads = need_int(field(config, "n_heads", where), f"{where}.n_heads", minimum=1)
-    check_optional(config, where, {"attn_only": need_bool})
+    check_optional(config, where, {"attn_only": need_bool, "d_model": lambda v, w: need_int(v, w, minimum=1, optional=True)})
     return GraphSpec(n_layers, n_heads, bool(config.get("attn_only", False)), use_pos_embed)
 
 
