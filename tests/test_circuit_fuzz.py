@@ -51,6 +51,7 @@ def base_circuit(spec: GraphSpec) -> Circuit:
 
 BASES = [circuit_to_json(base_circuit(GraphSpec(2, 2))), circuit_to_json(base_circuit(GraphSpec(1, 2, attn_only=True, use_pos_embed=True)))]
 BASES.append(to_eap_json(base_circuit(GraphSpec(2, 2))))
+BASE_BYTES = [orjson.dumps(doc) for doc in BASES]  # parsed afresh per example: much faster than a deep copy
 HOOKS = sorted({n.name for n in build_graph(GraphSpec(2, 2, use_pos_embed=True)).nodes}) + ["blocks.7.hook_resid_post", "", "hook_nope"]
 
 scalars = st.one_of(
@@ -66,19 +67,20 @@ plausible = st.one_of(
 )
 
 
-def containers(doc, path=()):
-    """Every (path, container) inside doc, the document itself first."""
-    yield path, doc
-    items = doc.items() if isinstance(doc, dict) else enumerate(doc) if isinstance(doc, list) else ()
-    for key, value in items:
-        if isinstance(value, (dict, list)):
-            yield from containers(value, path + (key,))
+def containers(doc) -> list:
+    """Every dict and list inside doc, the document itself first (iterative: this runs on every mutation)."""
+    out, stack = [], [doc]
+    while stack:
+        box = stack.pop()
+        out.append(box)
+        stack.extend(v for v in (box.values() if isinstance(box, dict) else box) if isinstance(v, (dict, list)))
+    return out
 
 
 def mutate(doc, data) -> None:
     """One structured mutation at a random place: replace, delete, add, wrap or duplicate a value."""
     places = list(containers(doc))
-    path, box = places[data.draw(st.integers(0, len(places) - 1), label="place")]
+    box = places[data.draw(st.integers(0, len(places) - 1), label="place")]
     keys = list(box.keys()) if isinstance(box, dict) else list(range(len(box)))
     op = data.draw(st.sampled_from(["replace", "plausible", "delete", "add", "wrap", "duplicate", "swap"]), label="op")
     if not keys or op == "add":
@@ -121,9 +123,15 @@ def assert_usable(c: Circuit) -> None:
     graph = c.graph()
     assert [(e.sender, e.receiver) for e in sorted(c.edges, key=lambda e: e.key)] == sorted((e.sender, e.receiver) for e in graph.edges)
     for e in c.edges:
-        assert e.type is graph.edge(e.sender, e.receiver).type and isinstance(e.present, bool)
-        assert e.delta is None or (isinstance(e.delta, (int, float)) and math.isfinite(e.delta))
+        assert e.type is graph.edge(e.sender, e.receiver).type
+        assert all(type(flag) is bool for flag in (e.present, e.pinned, e.forced)) and not (e.pinned and e.forced)
+        assert e.delta is None or (_number(e.delta))
+        assert e.step is None or (type(e.step) is int and e.step >= 0)
         assert e.decided_by is None or e.decided_by in {d.value for d in DecidedBy}
+    assert all(type(part) is dict for part in (c.task, c.model, c.settings, c.metrics, c.summary)) and type(c.complete) is bool
+    assert all(v is None or _number(v) for k, v in c.metrics.items() if k in ("initial", "final", "full", "circuit", "empty"))
+    assert all(type(v) is int and v >= 0 for k, v in c.summary.items() if k.startswith("edges_"))
+    assert c.settings.get("threshold") is None or _number(c.settings["threshold"])
     to_dot(c, include_removed=True)
     assert diff_circuits(c, c).identical
     state = ExplorerState.from_circuit(graph, c)
@@ -134,13 +142,17 @@ def assert_usable(c: Circuit) -> None:
         assert "has no d_model" in str(e) and c.model["config"].get("d_model") is None
 
 
+def _number(value) -> bool:
+    return type(value) in (int, float) and math.isfinite(value)
+
+
 COUNTS = {"accepted": 0, "rejected": 0}
 
 
 @settings(max_examples=N_EXAMPLES, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
 @given(base=st.sampled_from(range(len(BASES))), n_mutations=st.integers(1, 3), data=st.data())
 def check_reader(base, n_mutations, data) -> None:
-    doc = copy.deepcopy(BASES[base])
+    doc = orjson.loads(BASE_BYTES[base])
     for _ in range(n_mutations):
         mutate(doc, data)
     try:
@@ -157,3 +169,60 @@ def test_every_malformed_circuit_file_is_a_user_error_or_a_valid_circuit():
     check_reader()
     assert COUNTS["accepted"] + COUNTS["rejected"] >= N_EXAMPLES
     assert COUNTS["accepted"] >= 100 and COUNTS["rejected"] >= N_EXAMPLES // 2, COUNTS  # both outcomes are exercised
+
+
+# ---- reference .pth subgraphs: mutations of the edge dictionary that save_subgraph writes ----
+
+PTH_EXAMPLES = 1_000
+PTH_BASE = {
+    (e.receiver.name, (None,) if e.receiver.head is None else (None, None, e.receiver.head), e.sender.name, (None,) if e.sender.head is None else (None, None, e.sender.head)): e.present
+    for e in base_circuit(GraphSpec(2, 2)).edges
+}
+key_parts = st.one_of(scalars, st.sampled_from([(None,), (None, None, 0), (None, None, 7), (0,), (None, None, -1), ()]))
+
+
+def mutate_pth(edges: dict, data) -> None:
+    keys = list(edges)
+    key = data.draw(st.sampled_from(keys), label="key") if keys else None
+    op = data.draw(st.sampled_from(["value", "drop", "part", "add"]), label="op")
+    if key is None or op == "add":
+        edges[tuple(data.draw(key_parts) for _ in range(data.draw(st.integers(0, 5))))] = data.draw(scalars)
+    elif op == "value":
+        edges[key] = data.draw(scalars, label="value")
+    elif op == "drop":
+        del edges[key]
+    else:
+        position = data.draw(st.integers(0, 3))
+        value = edges.pop(key)
+        new_key = key[:position] + (data.draw(key_parts),) + key[position + 1:]
+        try:
+            edges[new_key] = value
+        except TypeError:  # an unhashable part: no dictionary can hold that key
+            edges[key] = value
+
+
+@settings(max_examples=PTH_EXAMPLES, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+@given(n_mutations=st.integers(1, 3), data=st.data())
+def check_pth_reader(n_mutations, data) -> None:
+    import io
+
+    import torch
+
+    edges = dict(PTH_BASE)
+    for _ in range(n_mutations):
+        mutate_pth(edges, data)
+    buffer = io.BytesIO()
+    torch.save(edges, buffer)
+    try:
+        loaded = load_circuit_bytes(buffer.getvalue(), "fuzz.pth")
+    except UserError as e:
+        assert "\n" not in str(e) and str(e)
+        COUNTS["pth rejected"] = COUNTS.get("pth rejected", 0) + 1
+        return
+    assert_usable(loaded.circuit)
+    COUNTS["pth accepted"] = COUNTS.get("pth accepted", 0) + 1
+
+
+def test_every_mutated_reference_subgraph_is_a_user_error_or_a_valid_circuit():
+    check_pth_reader()
+    assert COUNTS.get("pth accepted", 0) >= 5 and COUNTS.get("pth rejected", 0) >= PTH_EXAMPLES // 2, COUNTS

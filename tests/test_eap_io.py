@@ -209,3 +209,9 @@ def test_pins_from_an_eap_file_keep_its_edges(circuits, tmp_path):
     assert wanted and wanted <= got.present_keys()
     assert {e.key for e in got.edges if e.pinned} == wanted
     assert got.present_keys(include_placeholders=False) == wanted  # τ = 10 removes every edge not pinned
+
+
+@pytest.mark.parametrize("name", ["a01.h0->logits", "a" + "9" * 5000 + ".h0->logits", "input->logits\n", "input->a٠.h0<q>"])
+def test_edge_names_must_be_written_as_eap_ig_writes_them(name):
+    with pytest.raises(UserError, match="not SENDER->RECEIVER"):
+        circuit_from_eap_json(_fixture_with(lambda d: _swap_edge(d, name)), "g.json")

@@ -143,3 +143,9 @@ def test_garbage_bytes_are_not_a_circuit(tmp_path):
         load_circuit_bytes(b"PK\x03\x04 not really a zip", "s.pth")
     with pytest.raises(UserError, match="is not a circuit file acdc-tui knows"):
         load_circuit_bytes(b"hello", "s.txt")
+
+
+def test_a_layer_number_too_long_for_int_is_one_line():
+    data = {("blocks." + "9" * 5000 + ".hook_resid_post", (None,), "blocks.0.attn.hook_result", (None, None, 0)): True}
+    with pytest.raises(UserError):
+        load_circuit_bytes(_pth(data), "s.pth")

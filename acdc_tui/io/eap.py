@@ -158,8 +158,9 @@ def eap_json_bytes(c: Circuit, source: str = "the circuit") -> bytes:
 
 # ---- reading ----
 
-_NODE = r"input|a\d+\.h\d+|m\d+"
-_EDGE_NAME = re.compile(rf"^({_NODE})->(logits|m\d+|a\d+\.h\d+)(?:<([qkv])>)?$")
+_NUMBER = r"(?:0|[1-9][0-9]{0,8})"  # as EAP-IG writes them: ASCII digits, no leading zeros (and never too long for int())
+_NODE = rf"input|a{_NUMBER}\.h{_NUMBER}|m{_NUMBER}"
+_EDGE_NAME = re.compile(rf"({_NODE})->(logits|m{_NUMBER}|a{_NUMBER}\.h{_NUMBER})(?:<([qkv])>)?")
 
 
 def is_eap_json(doc: Any) -> bool:
@@ -233,7 +234,7 @@ def _edge_states(listed: dict, spec: GraphSpec, graph: ComputationalGraph, sourc
 
 
 def _parse_edge_name(name: str, source: str) -> EapEdge:
-    match = _EDGE_NAME.match(name)
+    match = _EDGE_NAME.fullmatch(name) if isinstance(name, str) else None
     head_receiver = match is not None and match.group(2).startswith("a")
     if match is None or head_receiver != (match.group(3) is not None):
         raise UserError(f"{source} has an edge named {describe(name)}, not SENDER->RECEIVER with <q>, <k> or <v> exactly on edges into heads; {FIX}")

@@ -98,4 +98,4 @@ def check_optional(doc: dict, where: str, checks: dict) -> None:
     """Apply `checks[key](value, where.key)` to each key of `doc` that is present."""
     for key, check in checks.items():
         if key in doc:
-            check(doc[key], f"{where}.{key}")
+            check(doc[key], f"{where}.{key}" if where else key)

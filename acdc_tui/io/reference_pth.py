@@ -27,7 +27,7 @@ from acdc_tui.io.fields import describe
 from acdc_tui.io.file_graph import check_size, graph_for
 
 FIX = "save it with the reference's TLACDCExperiment.save_subgraph"
-_LAYER = re.compile(r"^blocks\.(\d+)\.")
+_LAYER = re.compile(r"blocks\.([0-9]{1,9})\.")  # longer numbers are no layer of ours (and too long for int())
 
 
 def looks_like_torch_save(raw: bytes) -> bool:
