@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from acdc_tui.io.writer import OutputFormat
+from acdc_tui.io.formats import OutputFormat
 
 
 def add_pins_from_option(p: argparse.ArgumentParser) -> None:

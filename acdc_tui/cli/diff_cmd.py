@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
-from acdc_tui.io.diff import CircuitDiff, DiffRow, DiffSide, EdgeState, diff_circuits
+if TYPE_CHECKING:  # imported when the command runs: `acdc-tui --help` stays quick
+    from acdc_tui.io.diff import CircuitDiff, DiffRow, EdgeState
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -22,6 +23,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
+    from acdc_tui.io.diff import diff_circuits
     from acdc_tui.io.loader import load_circuit_any
 
     out = out or sys.stdout
@@ -33,7 +35,9 @@ def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     return 0 if result.identical else 1
 
 
-def format_diff(result: CircuitDiff, changes_only: bool = False) -> str:
+def format_diff(result: "CircuitDiff", changes_only: bool = False) -> str:
+    from acdc_tui.io.diff import DiffSide
+
     sides = [DiffSide.ONLY_A, DiffSide.ONLY_B] + ([] if changes_only else [DiffSide.BOTH])
     lines: list[str] = []
     width = max((len(_edge_label(r)) for side in sides for r in result.rows(side)), default=0)
@@ -45,11 +49,11 @@ def format_diff(result: CircuitDiff, changes_only: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _edge_label(row: DiffRow) -> str:
+def _edge_label(row: "DiffRow") -> str:
     return f"{row.edge.sender.label} -> {row.edge.receiver.label}"
 
 
-def _state(s: EdgeState) -> str:
+def _state(s: "EdgeState") -> str:
     delta = "Δ n/a" if s.delta is None else f"Δ {s.delta:+.6g}"
     return f"{s.decision:<22} {delta:<14}"
 

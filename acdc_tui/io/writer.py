@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 
 from acdc_tui.core.errors import UserError
@@ -10,12 +9,7 @@ from acdc_tui.io.atomic import write_atomic
 from acdc_tui.io.circuit import Circuit, circuit_json_bytes
 from acdc_tui.io.dot import to_dot
 from acdc_tui.io.eap import eap_json_bytes
-
-
-class OutputFormat(str, Enum):
-    JSON = "json"  # acdc-tui circuit JSON: everything the run knows
-    EAP = "eap"  # EAP-IG / MIB graph JSON
-    DOT = "dot"  # Graphviz DOT of the present edges
+from acdc_tui.io.formats import OutputFormat
 
 
 def parse_format(text: str) -> OutputFormat:
