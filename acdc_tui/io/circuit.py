@@ -246,6 +246,6 @@ def read_file_bytes(path: str | Path, what: str = "circuit file") -> bytes:
 
 
 def read_circuit(path: str | Path) -> Circuit:
-    """An acdc-tui circuit JSON file (any supported format: io/loader.py, load_circuit_any)."""
+    """An acdc-tui circuit JSON file, validated (any supported format: io.loader.load_circuit_any)."""
     raw = read_file_bytes(path)
     return circuit_from_json(parse_json_bytes(raw, str(path), "pass a circuit file written by acdc-tui run --out"), str(path))
