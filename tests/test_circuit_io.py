@@ -60,7 +60,7 @@ def test_dot_export(circuit):
         (b"{not json", "not valid JSON"),
         (b'{"schema": "something-else"}', "not an acdc-tui circuit"),
         (b'{"schema": "acdc-tui.circuit", "schema_version": 99}', "schema version 99"),
-        (b'{"schema": "acdc-tui.circuit", "schema_version": 1, "edges": []}', "malformed"),
+        (b'{"schema": "acdc-tui.circuit", "schema_version": 1, "edges": []}', "task is missing"),
     ],
 )
 def test_bad_files_are_one_line_errors(tmp_path, content, needle):

@@ -134,7 +134,6 @@ def test_interrupted_run_saves_every_decision_so_far(tmp_path, capsys):
     from acdc_tui.cli.run_cmd import serve_job
     from acdc_tui.runs.identity import Recipe, journal_meta
     from acdc_tui.runs.journal.writer import JournalWriter
-
     from tests.helpers import experiment
 
     exp = experiment("tracr-reverse", threshold=0.01)

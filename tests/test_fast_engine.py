@@ -17,7 +17,7 @@ from acdc_tui.engines.fast import FastEngine
 from acdc_tui.engines.plain import PlainEngine
 from acdc_tui.models import backend
 from acdc_tui.runs.experiment import Settings, prepare
-from tests.conftest import ATTN_ONLY_CONFIG, SMALL_CONFIG, write_task_dir
+from tests.conftest import ATTN_ONLY_CONFIG, write_task_dir
 
 REL, ABS = 1e-9, 1e-12
 ATTN4_CONFIG = {**ATTN_ONLY_CONFIG, "n_layers": 4, "n_heads": 8, "d_model": 24, "d_head": 3, "d_vocab": 20}

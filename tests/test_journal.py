@@ -15,7 +15,7 @@ from acdc_tui.runs import process
 from acdc_tui.runs.identity import Recipe, journal_meta
 from acdc_tui.runs.journal.codec import EventDecoder, encode_event
 from acdc_tui.runs.journal.reader import JournalReader
-from acdc_tui.runs.journal.replay import ReplayMismatch, Replayer
+from acdc_tui.runs.journal.replay import Replayer, ReplayMismatch
 from acdc_tui.runs.journal.schema import CommandKind
 from acdc_tui.runs.journal.writer import JournalWriter
 from acdc_tui.runs.outputs import Outputs

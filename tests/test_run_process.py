@@ -192,12 +192,12 @@ def test_a_write_that_fails_at_the_end_names_the_export_command(tmp_path, capsys
     """Disk full when the circuit is written: one line, the journal intact, and its export command works."""
     from acdc_tui.runs import outputs
 
-    def disk_full(circuit, path):
+    def disk_full(circuit, path, fmt):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     out, journal = tmp_path / "c.json", tmp_path / "run.journal"
     with monkeypatch.context() as patch:
-        patch.setattr(outputs, "write_circuit", disk_full)
+        patch.setattr(outputs, "write_circuit_as", disk_full)
         assert main(["run", "--task", "tracr-proportion", "--threshold", "0.01", "--quiet", "--out", str(out), "--journal", str(journal)]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress lines: one line
     assert err.startswith("acdc-tui: error: cannot write") and "No space left on device" in err and f"acdc-tui export {journal} --out {out}" in err

@@ -17,6 +17,7 @@ def add_parsers(sub) -> None:
     export.add_argument("--dot", default=None, help="also write Graphviz DOT")
     export.add_argument("--step", type=int, default=None, metavar="N", help="the state right after event N (default: the last event)")
     export.add_argument("--run", type=int, default=1, metavar="K", help="in a sweep's journal, the K-th threshold's run (default 1)")
+    export.add_argument("--format", default="json", choices=("json", "eap", "dot"), help="the format of --out: acdc-tui JSON (default), EAP-IG / MIB graph JSON, or DOT")
     ps = sub.add_parser("ps", help="list the runs in acdc-output/runs/ (or the given journals): state, progress, journal")
     ps.add_argument("journals", nargs="*", help="journals or folders (default acdc-output/runs/)")
     log = sub.add_parser("log", help="print a journal's decisions as the reference-format log")
@@ -51,7 +52,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     circuit = circuit_of_run(run, meta.get("task", {}), meta.get("model", {}), base, metrics, elapsed, complete)
     if args.step is not None:
         circuit.summary["step"] = args.step
-    write_outputs(circuit, Outputs(out, dot), None)
+    write_outputs(circuit, Outputs(out, dot, args.format), None)
     where = f"after event {rows[-1].seq if rows else 0}" if args.step is not None else ("finished" if complete else f"partial, after event {rows[-1].seq if rows else 0}")
     print(f"acdc-tui: exported {circuit.summary['edges_kept']}/{run.total} kept edges ({where}) to {out}" + (f" and {dot}" if dot else ""), file=sys.stderr)
     return 0

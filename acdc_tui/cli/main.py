@@ -11,7 +11,8 @@ import re
 import sys
 from pathlib import Path
 
-from acdc_tui.cli import explore_cmd, journal_cmd, run_cmd
+from acdc_tui.cli import diff_cmd, explore_cmd, journal_cmd, run_cmd
+from acdc_tui.cli.circuit_file_options import add_format_option, add_pins_from_option, pins_from
 from acdc_tui.core.errors import UserError
 
 DEFAULT_OUT_DIR = Path("acdc-output")
@@ -47,6 +48,7 @@ def _add_run_options(p: argparse.ArgumentParser, threshold_required: bool = True
     p.add_argument("--tree-shaking", action="store_true", help="finally remove nodes not on an input-to-output path")
     p.add_argument("--pin", action="append", default=[], metavar="EDGE", help="never remove SENDER->RECEIVER (tested, logged, kept); repeatable")
     p.add_argument("--force-prune", action="append", default=[], metavar="EDGE", help="remove SENDER->RECEIVER without a threshold test; repeatable")
+    add_pins_from_option(p)
     p.add_argument("--engine", default="fast", help="evaluation engine: fast (default) or plain")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--dtype", default="float32", help="float32 (default) or float64")
@@ -89,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     browse.add_argument("--ascii", action="store_true", help="draw with ASCII only")
     run = sub.add_parser("run", help="run ACDC (headless) and export the circuit")
     _add_run_options(run)
+    add_format_option(run)
     run_cmd.add_job_options(run)
     run_cmd.add_resume_parser(sub)
     run_cmd.add_branch_parser(sub)
@@ -100,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     dot.add_argument("circuit")
     dot.add_argument("--out", "-o", default=None, help="write here instead of stdout")
     dot.add_argument("--include-removed", action="store_true")
+    diff_cmd.add_parser(sub)
     return parser
 
 
@@ -116,7 +120,7 @@ def settings_from_args(args: argparse.Namespace, threshold: float | None = None)
         engine=args.engine,
         device=args.device,
         dtype=args.dtype,
-        pins=tuple(args.pin),
+        pins=tuple(args.pin) + pins_from(args),
         force_prunes=tuple(args.force_prune),
     )
 
@@ -208,19 +212,14 @@ def _interactive() -> bool:
 
 
 def cmd_open(args: argparse.Namespace) -> int:
-    from acdc_tui.core.graph import GraphSpec, build_graph
-    from acdc_tui.io.circuit import read_circuit
+    from acdc_tui.io.loader import load_circuit_any
 
-    circuit = read_circuit(args.circuit)
-    graph = build_graph(GraphSpec.from_config(circuit.model.get("config", {}), use_pos_embed=bool(circuit.settings.get("use_pos_embed"))))
-    for e in circuit.edges:
-        if not graph.has_edge(e.sender, e.receiver):
-            raise UserError(f"{args.circuit} has edge {e.sender} -> {e.receiver}, which its model config's graph lacks: the file's model config and edges disagree")
+    loaded = load_circuit_any(args.circuit)  # validated exactly as `dot` and `diff` validate
     if not _interactive():
         raise UserError("acdc-tui open needs a terminal: use acdc-tui dot FILE for text output")
     from acdc_tui.ui.app import ExplorerApp
 
-    ExplorerApp(circuit=circuit, circuit_graph=graph, description=str(args.circuit), out=Path(args.circuit).with_name(Path(args.circuit).stem + "-copy.json"), ascii_only=True if args.ascii else None).run()
+    ExplorerApp(circuit=loaded.circuit, circuit_graph=loaded.graph, description=str(args.circuit), out=Path(args.circuit).with_name(Path(args.circuit).stem + "-copy.json"), ascii_only=True if args.ascii else None).run()
     return 0
 
 
@@ -236,13 +235,13 @@ def cmd_tasks() -> int:
 
 def cmd_dot(args: argparse.Namespace) -> int:
     from acdc_tui.io.atomic import write_atomic
-    from acdc_tui.io.circuit import read_circuit
     from acdc_tui.io.dot import to_dot
+    from acdc_tui.io.loader import load_circuit_any
     from acdc_tui.runs.outputs import check_distinct
 
     if args.out is not None:
         check_distinct([("--out", args.out)], [("the circuit file", args.circuit)])
-    text = to_dot(read_circuit(args.circuit), include_removed=args.include_removed)
+    text = to_dot(load_circuit_any(args.circuit).circuit, include_removed=args.include_removed)
     if args.out:
         write_atomic(args.out, text.encode())
     else:
@@ -285,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_tasks()
         if args.command == "dot":
             return cmd_dot(args)
+        if args.command == "diff":
+            return diff_cmd.run(args)
         build_parser().print_help()
         return 2
     except UserError as e:

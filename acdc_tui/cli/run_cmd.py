@@ -50,12 +50,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         exp = prepare(task, settings_from_args(args))
         journal = journal or new_journal_path(task_label(args), args.threshold)
         recipe = Recipe.of(args.task, args.task_dir, args.model, args.device, args.dtype)
-        files = {"out": str(out), "log": None if log is None else str(log), "dot": None if dot is None else str(dot)}
+        files = {"out": str(out), "log": None if log is None else str(log), "dot": None if dot is None else str(dot), "format": getattr(args, "format", "json")}
         writer = JournalWriter.create(journal, journal_meta(exp, recipe, outputs=files))
         for action, edges in ((CommandKind.PIN, exp.settings.pins), (CommandKind.FORCE_PRUNE, exp.settings.force_prunes)):
             for text in edges:  # queued in the run already: recorded as commands from the command line
                 writer.record_command(action, text, "cli", 1, CommandStatus.DONE)
-        return serve_job(exp, writer, out=out, dot=dot, log=log, quiet=args.quiet, autorun=not args.paused, header=f"run, journal {journal}")
+        return serve_job(exp, writer, out=out, dot=dot, log=log, quiet=args.quiet, autorun=not args.paused, header=f"run, journal {journal}", fmt=getattr(args, "format", "json"))
     finally:
         locks.release()
 
@@ -72,6 +72,7 @@ def serve_job(
     header: str,
     events: list[Event] | None = None,
     resumed_at: int | None = None,
+    fmt: str = "json",
 ) -> int:
     """Run the loop to its end with the headless sinks; the exit status follows how it ended."""
     from acdc_tui.runs.process import Mode, RunLoop, StepError
@@ -81,7 +82,7 @@ def serve_job(
     writer.start_session(exp.settings.engine, resumed_at)
     writer.add_run(1, exp.settings.threshold)
     sink = HeadlessSink(exp.run, log, quiet, header)
-    loop = RunLoop(exp, writer, events=events or (), sinks=[sink], autorun=autorun, outputs=Outputs(out, dot))
+    loop = RunLoop(exp, writer, events=events or (), sinks=[sink], autorun=autorun, outputs=Outputs(out, dot, fmt))
     status, exit_note, message = 0, "finished", None
     try:
         mode = loop.serve()
@@ -136,7 +137,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
         run = job.exp.run
         print(f"acdc-tui: resuming {journal}: {len(job.events)} events replayed without evaluating ({run.done}/{run.total} edges decided); continuing after event {job.last_seq}", file=sys.stderr)
         header = f"resumed, journal {journal}, after event {job.last_seq}"
-        return serve_job(job.exp, writer, out=out, dot=dot, log=log, quiet=args.quiet, autorun=not args.paused, header=header, events=job.events, resumed_at=job.last_pos)
+        fmt = files.get("format") or "json" if args.out is None else "json"
+        return serve_job(job.exp, writer, out=out, dot=dot, log=log, quiet=args.quiet, autorun=not args.paused, header=header, events=job.events, resumed_at=job.last_pos, fmt=fmt)
     finally:
         locks.release()
 

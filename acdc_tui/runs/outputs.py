@@ -15,16 +15,16 @@ from pathlib import Path
 from typing import Iterable
 
 from acdc_tui.core.errors import UserError
-from acdc_tui.io.atomic import write_atomic
-from acdc_tui.io.circuit import Circuit, write_circuit
-from acdc_tui.io.dot import to_dot
+from acdc_tui.io.circuit import Circuit
+from acdc_tui.io.writer import write_circuit_as
 from acdc_tui.runs.journal.lock import Lock, holder
 
 
 @dataclass(frozen=True)
 class Outputs:
-    out: Path | None = None  # circuit JSON
+    out: Path | None = None  # the circuit, in `fmt`
     dot: Path | None = None  # Graphviz DOT
+    fmt: str = "json"  # json (everything), eap (EAP-IG / MIB graph JSON) or dot
 
     def named(self) -> list[tuple[str, Path]]:
         return [(flag, path) for flag, path in (("--out", self.out), ("--dot", self.dot)) if path is not None]
@@ -106,16 +106,18 @@ def write_outputs(circuit: Circuit, outputs: Outputs, journal: str | Path | None
     """Write the circuit files atomically; if that fails, one line naming the command that recreates them."""
     for flag, path in outputs.named():
         try:
-            if flag == "--dot":
-                write_atomic(path, to_dot(circuit).encode())
-            else:
-                write_circuit(circuit, path)
-        except OSError as e:
+            write_circuit_as(circuit, path, "dot" if flag == "--dot" else outputs.fmt)
+        except (OSError, UserError) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            if isinstance(e, UserError) and journal is None:
+                raise
             if journal is None:
-                raise UserError(f"cannot write {path}: {e.strerror or e}") from None
+                raise UserError(f"cannot write {path}: {reason}") from None
+            reason = reason.removeprefix(f"cannot write {path}: ").split("; ")[0]
             step = "" if circuit.complete else " (the partial circuit)"
             option = "--dot" if flag == "--dot" else "--out"
+            fmt = "" if flag == "--dot" or outputs.fmt == "json" else f" --format {outputs.fmt}"
             raise UserError(
-                f"cannot write {path}: {e.strerror or e}; every decision is kept in the journal {journal}: "
-                f"recreate the file{step} with `acdc-tui export {journal} {option} {path}`"
+                f"cannot write {path}: {reason}; every decision is kept in the journal {journal}: "
+                f"recreate the file{step} with `acdc-tui export {journal} {option} {path}{fmt}`"
             ) from None

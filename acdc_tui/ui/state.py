@@ -60,7 +60,7 @@ class ExplorerState:
         s = circuit.summary
         status = RunStatus(
             FINISHED, s.get("edges_decided", 0), s.get("edges_total", 0), s.get("edges_decided", 0), kept,
-            m.get("initial"), m.get("final"), circuit.settings.get("threshold", float("nan")), None,
+            m.get("initial"), m.get("final"), _threshold(circuit), None,
             s.get("elapsed_s", 0.0), 0.0, None, circuit.complete,
         )
         return cls(graph, views, status)
@@ -120,3 +120,9 @@ class ExplorerState:
                 kept += v.present
                 removed += not v.present
         return kept, removed, total
+
+
+def _threshold(circuit: Circuit) -> float:
+    """τ for the status bar; NaN for files that have none (EAP-IG graphs, reference subgraphs)."""
+    value = circuit.settings.get("threshold")
+    return float("nan") if value is None else float(value)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import orjson
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
