@@ -96,3 +96,22 @@ def test_a_branch_replays_from_scratch_to_its_own_circuit(tmp_path, engine, caps
     same = tmp_path / "same.journal"
     assert main(["branch", str(journal), "--step", "0", "--journal", str(same), "--out", str(tmp_path / "same.json"), "--quiet"]) == 0
     assert orjson.loads((tmp_path / "same.json").read_bytes())["summary"]["edges_kept"] == orjson.loads((tmp_path / "parent.json").read_bytes())["summary"]["edges_kept"]
+
+
+def test_diff_reads_journals_at_any_step(tmp_path, capsys):
+    journal, out = _run(tmp_path, "r")
+    strict, _ = _run(tmp_path, "strict", "--threshold", "1e-6")
+    assert main(["diff", str(journal), str(out)]) == 0  # a run's journal and its own circuit file
+    assert main(["diff", f"{journal}@40", f"{journal}@40"]) == 0
+    capsys.readouterr()
+    assert main(["export", str(journal), "--step", "40", "--out", str(tmp_path / "s40.json")]) == 0
+    assert main(["diff", f"{journal}@40", str(tmp_path / "s40.json")]) == 0
+    capsys.readouterr()
+    assert main(["diff", str(journal), str(strict)]) in (0, 1)
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    from acdc_tui.runs.sources import load_any
+
+    a, b = load_any(journal).circuit.present_keys(False), load_any(strict).circuit.present_keys(False)
+    assert f"{len(a & b)} in both, {len(a - b)} only in A, {len(b - a)} only in B" in summary
+    assert main(["diff", f"{journal}@nope", str(out)]) == 2
+    assert main(["dot", f"{journal}@40", "-o", str(tmp_path / "s40.dot")]) == 0

@@ -22,7 +22,7 @@ def pins_from(args: argparse.Namespace) -> tuple[str, ...]:
     if not path:
         return ()
     from acdc_tui.core.graph import EdgeType
-    from acdc_tui.io.loader import load_circuit_any
+    from acdc_tui.runs.sources import load_any as load_circuit_any
 
     circuit = load_circuit_any(path).circuit
     return tuple(f"{e.sender}->{e.receiver}" for e in circuit.edges if e.present and e.type is not EdgeType.PLACEHOLDER)

@@ -1,6 +1,7 @@
 """`acdc-tui diff A B`: the tested edges two circuit files keep, side by side, and a summary line.
 
-A and B may be any supported circuit file (acdc-tui JSON, EAP-IG graph JSON, reference .pth).
+A and B may be any supported circuit file (acdc-tui JSON, EAP-IG graph JSON, reference .pth) or a
+run journal (JOURNAL: its end; JOURNAL@STEP: as it stood right after event STEP).
 Exit status as diff(1): 0 when both keep the same edges, 1 when they differ, 2 on bad input.
 """
 
@@ -15,16 +16,16 @@ if TYPE_CHECKING:  # imported when the command runs: `acdc-tui --help` stays qui
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("diff", help="compare the edges two circuit files keep (acdc-tui JSON, EAP-IG JSON, reference .pth)")
-    p.add_argument("a", metavar="A", help="first circuit file")
-    p.add_argument("b", metavar="B", help="second circuit file")
+    p = subparsers.add_parser("diff", help="compare the edges two circuits keep (acdc-tui JSON, EAP-IG JSON, reference .pth, or a journal[@STEP])")
+    p.add_argument("a", metavar="A", help="first circuit: a circuit file, or JOURNAL[@STEP]")
+    p.add_argument("b", metavar="B", help="second circuit: a circuit file, or JOURNAL[@STEP]")
     p.add_argument("--changes-only", action="store_true", help="list only the edges one side keeps and the other does not")
     return p
 
 
 def run(args: argparse.Namespace, out: IO[str] | None = None) -> int:
     from acdc_tui.io.diff import diff_circuits
-    from acdc_tui.io.loader import load_circuit_any
+    from acdc_tui.runs.sources import load_any as load_circuit_any
 
     out = out or sys.stdout
     a, b = load_circuit_any(args.a), load_circuit_any(args.b)

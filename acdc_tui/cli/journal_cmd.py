@@ -25,36 +25,18 @@ def add_parsers(sub) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from acdc_tui.core.events import RunFinished
-    from acdc_tui.runs.experiment import circuit_of_run
-    from acdc_tui.runs.journal.reader import JournalReader
-    from acdc_tui.runs.journal.view import graph_of, state_at
+    from acdc_tui.runs.journal.view import circuit_from_journal
     from acdc_tui.runs.outputs import Outputs, check_distinct, write_outputs
 
     journal = Path(args.journal)
     out, dot = Path(args.out), None if args.dot is None else Path(args.dot)
     check_distinct([("--out", out), ("--dot", dot)], [("the journal", journal)])
-    reader = JournalReader(journal)
-    try:
-        meta = reader.meta
-        graph = graph_of(meta)
-        runs = [r for r, _ in reader.runs()]
-        if args.run not in runs:
-            raise UserError(f"--run {args.run}: the journal holds runs {', '.join(map(str, runs)) or 'none'}")
-        run, rows = state_at(reader, graph, args.step, args.run)
-    finally:
-        reader.close()
-    complete = run.finished and bool(rows) and rows[-1].kind == RunFinished.__name__ and bool(rows[-1].data.get("complete"))
-    known = meta.get("metrics") or {}
-    metrics = {"full": run.initial_metric, "circuit": run.current_metric, "empty": known.get("empty")}
-    elapsed = rows[-1].t - rows[0].t if len(rows) > 1 else 0.0
-    base = {k: v for k, v in meta.get("settings", {}).items() if k not in ("threshold", "metric", "pins", "force_prunes")}
-    circuit = circuit_of_run(run, meta.get("task", {}), meta.get("model", {}), base, metrics, elapsed, complete)
-    if args.step is not None:
-        circuit.summary["step"] = args.step
+    circuit = circuit_from_journal(journal, args.step, args.run)
     write_outputs(circuit, Outputs(out, dot, args.format), None)
-    where = f"after event {rows[-1].seq if rows else 0}" if args.step is not None else ("finished" if complete else f"partial, after event {rows[-1].seq if rows else 0}")
-    print(f"acdc-tui: exported {circuit.summary['edges_kept']}/{run.total} kept edges ({where}) to {out}" + (f" and {dot}" if dot else ""), file=sys.stderr)
+    step = circuit.summary.get("step")
+    where = f"after event {step}" if step is not None else ("finished" if circuit.complete else "partial")
+    also = f" and {dot}" if dot else ""
+    print(f"acdc-tui: exported {circuit.summary['edges_kept']}/{circuit.summary['edges_total']} kept edges ({where}) to {out}{also}", file=sys.stderr)
     return 0
 
 

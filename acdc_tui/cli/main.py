@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Automatic Circuit DisCovery (ACDC) for TransformerLens models. With no command, or with run options only, opens the explorer (a terminal UI) on the task; `acdc-tui --help-explorer` lists its options.",
     )
     sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
-    browse = sub.add_parser("open", help="browse an exported circuit JSON in the explorer (no model needed)")
+    browse = sub.add_parser("open", help="browse a circuit file (acdc-tui JSON, EAP-IG JSON, reference .pth) or a journal (JOURNAL@STEP: as it stood then) in the explorer; no model needed")
     browse.add_argument("circuit")
     browse.add_argument("--ascii", action="store_true", help="draw with ASCII only")
     run = sub.add_parser("run", help="run ACDC (headless) and export the circuit")
@@ -212,8 +212,12 @@ def _interactive() -> bool:
 
 
 def cmd_open(args: argparse.Namespace) -> int:
-    from acdc_tui.io.loader import load_circuit_any
+    from acdc_tui.runs.journal.view import is_journal
+    from acdc_tui.runs.sources import load_any as load_circuit_any
 
+    if is_journal(args.circuit) and _interactive():  # a whole journal: the live explorer (acdc-tui attach)
+        args.journal, args.out = args.circuit, None
+        return explore_cmd.cmd_attach(args)
     loaded = load_circuit_any(args.circuit)  # validated exactly as `dot` and `diff` validate
     if not _interactive():
         raise UserError("acdc-tui open needs a terminal: use acdc-tui dot FILE for text output")
@@ -236,8 +240,8 @@ def cmd_tasks() -> int:
 def cmd_dot(args: argparse.Namespace) -> int:
     from acdc_tui.io.atomic import write_atomic
     from acdc_tui.io.dot import to_dot
-    from acdc_tui.io.loader import load_circuit_any
     from acdc_tui.runs.outputs import check_distinct
+    from acdc_tui.runs.sources import load_any as load_circuit_any
 
     if args.out is not None:
         check_distinct([("--out", args.out)], [("the circuit file", args.circuit)])

@@ -25,6 +25,7 @@ class SourceKind(str, Enum):
     ACDC_JSON = "acdc-tui circuit JSON"
     EAP_JSON = "EAP-IG graph JSON"
     REFERENCE_PTH = "reference ACDC subgraph (.pth)"
+    JOURNAL = "acdc-tui run journal"  # read by acdc_tui.runs.sources (journals live in the runs layer)
 
 
 @dataclass(frozen=True)

@@ -113,3 +113,39 @@ def summarize(path: Path) -> JobSummary:
 
 def is_finished(events: list[Event]) -> bool:
     return bool(events) and isinstance(events[-1], RunFinished) and events[-1].complete
+
+
+def circuit_from_journal(path: str | Path, step: int | None = None, run_id: int = 1):
+    """The circuit a journal holds, at its end or right after event `step` (no model loaded)."""
+    from acdc_tui.runs.experiment import circuit_of_run
+
+    reader = JournalReader(path)
+    try:
+        meta = reader.meta
+        runs = [r for r, _ in reader.runs()]
+        if run_id not in runs:
+            raise UserError(f"run {run_id} is not in {path}: the journal holds runs {', '.join(map(str, runs)) or 'none'}")
+        graph = graph_of(meta)
+        run, rows = state_at(reader, graph, step, run_id)
+        status = reader.status()
+    finally:
+        reader.close()
+    complete = run.finished and bool(rows) and rows[-1].kind == RunFinished.__name__ and bool(rows[-1].data.get("complete"))
+    known = meta.get("metrics") or {}
+    metrics = {"full": run.initial_metric, "circuit": run.current_metric, "empty": known.get("empty")}
+    at_end = step is None and status.get("elapsed") is not None
+    elapsed = float(status["elapsed"]) if at_end else (rows[-1].t - rows[0].t if len(rows) > 1 else 0.0)
+    base = {k: v for k, v in meta.get("settings", {}).items() if k not in ("threshold", "metric", "pins", "force_prunes")}
+    circuit = circuit_of_run(run, meta.get("task", {}), meta.get("model", {}), base, metrics, elapsed, complete)
+    if step is not None:
+        circuit.summary["step"] = rows[-1].seq if rows else 0
+    return circuit
+
+
+def is_journal(path: str | Path) -> bool:
+    """A SQLite file (what every journal is), by its header."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
