@@ -67,3 +67,12 @@ def small_task_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def attn_only_task_dir(tmp_path_factory) -> Path:
     return write_task_dir(tmp_path_factory.mktemp("attn") / "attn-only", ATTN_ONLY_CONFIG, seed=1)
+
+
+@pytest.fixture
+def local_runs():
+    """A list to put tests.helpers.LocalRun objects in; each is stopped when the test ends."""
+    runs: list = []
+    yield runs
+    while runs:
+        runs.pop().close()

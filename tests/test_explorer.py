@@ -22,10 +22,11 @@ RUNS: list[LocalRun] = []
 
 
 @pytest.fixture(autouse=True)
-def close_runs():
+def close_runs(local_runs):
+    """`attached` puts its runs here; the shared fixture stops them after each test."""
+    global RUNS
+    RUNS = local_runs
     yield
-    while RUNS:
-        RUNS.pop().close()
 
 
 def attached(task: str, tmp_path, out=None, **settings) -> ExplorerApp:

@@ -14,21 +14,12 @@ from acdc_tui.ui.app import ExplorerApp
 from tests.helpers import LocalRun, experiment
 from tests.test_explorer import until
 
-RUNS: list[LocalRun] = []
-
-
-@pytest.fixture(autouse=True)
-def close_runs():
-    yield
-    while RUNS:
-        RUNS.pop().close()
-
 
 @pytest.fixture
-def frozen_app(tmp_path):
+def frozen_app(tmp_path, local_runs):
     def make() -> ExplorerApp:
         run = LocalRun(experiment("tracr-reverse"), tmp_path / "tracr-reverse.journal", clock=lambda: 0.0)
-        RUNS.append(run)
+        local_runs.append(run)
         return ExplorerApp(client=RunClient(run.journal), ascii_only=False, clock=lambda: 0.0)
 
     return make

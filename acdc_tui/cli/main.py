@@ -253,6 +253,22 @@ def cmd_dot(args: argparse.Namespace) -> int:
     return 0
 
 
+COMMANDS = {
+    "open": lambda args: cmd_open(args),
+    "run": lambda args: run_cmd.cmd_run(args),
+    "resume": lambda args: run_cmd.cmd_resume(args),
+    "branch": lambda args: run_cmd.cmd_branch(args),
+    "export": lambda args: journal_cmd.cmd_export(args),
+    "ps": lambda args: journal_cmd.cmd_ps(args),
+    "log": lambda args: journal_cmd.cmd_log(args),
+    "attach": lambda args: explore_cmd.cmd_attach(args),
+    "sweep": lambda args: cmd_sweep(args),
+    "tasks": lambda args: cmd_tasks(),
+    "dot": lambda args: cmd_dot(args),
+    "diff": lambda args: diff_cmd.run(args),
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -266,30 +282,9 @@ def main(argv: list[str] | None = None) -> int:
             return int(e.code or 0)
         if explorer:
             return explore_cmd.cmd_explore(args, _interactive())
-        if args.command == "open":
-            return cmd_open(args)
-        if args.command == "run":
-            return run_cmd.cmd_run(args)
-        if args.command == "resume":
-            return run_cmd.cmd_resume(args)
-        if args.command == "branch":
-            return run_cmd.cmd_branch(args)
-        if args.command == "export":
-            return journal_cmd.cmd_export(args)
-        if args.command == "ps":
-            return journal_cmd.cmd_ps(args)
-        if args.command == "log":
-            return journal_cmd.cmd_log(args)
-        if args.command == "attach":
-            return explore_cmd.cmd_attach(args)
-        if args.command == "sweep":
-            return cmd_sweep(args)
-        if args.command == "tasks":
-            return cmd_tasks()
-        if args.command == "dot":
-            return cmd_dot(args)
-        if args.command == "diff":
-            return diff_cmd.run(args)
+        command = COMMANDS.get(args.command)
+        if command is not None:
+            return command(args)
         build_parser().print_help()
         return 2
     except UserError as e:

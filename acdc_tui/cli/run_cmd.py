@@ -162,26 +162,25 @@ def add_branch_parser(sub) -> None:
     p.add_argument("--threshold", "-t", type=_threshold, default=None, help="τ from the branch point on (default: the parent's)")
     p.add_argument("--pin", action="append", default=[], metavar="EDGE", help="pin this edge at the branch point (repeatable)")
     p.add_argument("--force-prune", action="append", default=[], metavar="EDGE", help="force-prune this edge at the branch point (repeatable)")
-    p.add_argument("--journal", dest="branch_journal", default=None, metavar="FILE", help="the branch's journal (default: a new file beside the parent's naming scheme)")
-    p.add_argument("--out", "-o", default=None, help="circuit JSON (default: the parent's --out)")
-    p.add_argument("--log", default=None, help="append the log here")
-    p.add_argument("--dot", default=None, help="also write DOT")
-    p.add_argument("--engine", default=None, help="fast or plain (default: the parent's)")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: the parent's)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no log on stdout")
-    p.add_argument("--paused", action="store_true", help="start paused, waiting for commands (what the explorer does)")
+    p.add_argument("--journal", dest="branch_journal", default=None, metavar="FILE", help="the branch's journal (default: a new file in acdc-output/runs/)")
+    _add_continue_options(p, "the parent's")
 
 
 def add_resume_parser(sub) -> None:
     p = sub.add_parser("resume", help="continue a stopped or crashed run from its journal (no edge is evaluated twice)")
     p.add_argument("journal", help="the run's journal")
-    p.add_argument("--out", "-o", default=None, help="circuit JSON (default: the run's own --out)")
-    p.add_argument("--log", default=None, help="append the log here (default: the run's own --log)")
-    p.add_argument("--dot", default=None, help="also write DOT (default: the run's own --dot)")
-    p.add_argument("--engine", default=None, help="fast or plain (default: the run's own; both make the same decisions)")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: the run's own)")
+    _add_continue_options(p, "the run's own")
+
+
+def _add_continue_options(p: argparse.ArgumentParser, whose: str) -> None:
+    """Options of a run that continues a journal (resume, branch): outputs and engine default to `whose`."""
+    p.add_argument("--out", "-o", default=None, help=f"circuit JSON (default: {whose} --out)")
+    p.add_argument("--log", default=None, help=f"append the log here (default: {whose} --log)")
+    p.add_argument("--dot", default=None, help=f"also write DOT (default: {whose} --dot)")
+    p.add_argument("--engine", default=None, help=f"fast or plain (default: {whose}; both make the same decisions)")
+    p.add_argument("--device", default=None, help=f"cpu or cuda (default: {whose})")
     p.add_argument("--quiet", "-q", action="store_true", help="no log on stdout")
-    p.add_argument("--paused", action="store_true", help="resume paused, waiting for commands (what the explorer does)")
+    p.add_argument("--paused", action="store_true", help="start paused, waiting for commands (what the explorer does)")
 
 
 def _path(value: str | None, flag: str = "path") -> Path | None:

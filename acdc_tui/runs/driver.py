@@ -69,10 +69,3 @@ def touched_edges(run: AcdcRun, ev: Event) -> list[Edge]:
     if isinstance(ev, TreeShaken):
         return list(ev.removed_edges)
     return []
-
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    if "out of memory" in text.lower():
-        return "out of memory: paused; use fewer or shorter examples, or a bigger device, and export what is decided"
-    return text
