@@ -11,7 +11,7 @@ from acdc_tui.core.graph import EdgeType
 from acdc_tui.io.circuit import read_circuit
 from acdc_tui.runs.driver import FINISHED, PAUSED
 from acdc_tui.ui.app import ExplorerApp
-from acdc_tui.ui.widgets.dag_view import DagView
+from acdc_tui.ui.widgets.circuit_view import CircuitView
 from acdc_tui.ui.widgets.decision_log import DecisionLog
 from acdc_tui.ui.widgets.edge_table import EdgeTable
 from tests.helpers import experiment, final_state
@@ -80,10 +80,13 @@ async def test_run_to_completion_gives_the_headless_circuit(task):
             assert app.state.view(e).present == reference.run.records[e.key].present
         log = app.query_one(DecisionLog).lines
         assert sum("...so removing connection" in l for l in log) == sum(r.decided_by == "test" and not r.present for r in reference.run.records.values())
-        dag = app.query_one(DagView)
-        await pilot.pause(0.4)
+        dag = app.query_one(CircuitView)
+        await pilot.press("1", "A", "d")  # the Circuit tab: every hook point, dead ones too
         kept_labels = {n.label for e in reference.run.present_edges() for n in (e.sender, e.receiver)}
         assert set(dag.dag.node_spans) == kept_labels
+        await pilot.press("A")  # heads aggregated: each hook point drawn as its head or MLP
+        cells = app.state.cells.map.cell_of
+        assert set(dag.dag.node_spans) == {n.label if cells[n].kind.value in ("input", "output") else cells[n].label for n in app.state.graph.nodes if n.label in kept_labels}
 
 
 async def test_pause_step_then_continue_is_exact():
@@ -190,7 +193,9 @@ async def test_open_an_exported_file(tmp_path):
     c = read_circuit(tmp_path / "c.json")
     app = ExplorerApp(circuit=c, circuit_graph=exp.graph, description="c.json", out=tmp_path / "copy.json")
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: ready(app) and bool(app.query_one(DagView).dag.lines))
+        await until(pilot, lambda: ready(app))
+        await pilot.press("1")
+        await until(pilot, lambda: bool(app.query_one(CircuitView).dag.lines))
         assert app.state.status.kept == exp.run.kept()
         assert {e.key for e in app.state.present_edges()} == {e.key for e in exp.run.present_edges()}
         await pilot.press("p")  # no model: a warning, nothing changes

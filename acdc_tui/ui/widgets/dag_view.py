@@ -12,7 +12,9 @@ NODE_STYLES = {
     "alive": Style(color="green", bold=True),
     "pending": Style(bold=True),
     "dead": Style(color="red", strike=True),
+    "overridden": Style(color="yellow", bold=True),
 }
+HEADER = Style(dim=True)
 SELECTED = Style(reverse=True, bold=True)
 SELECTED_EDGE = Style(color="yellow", bold=True)
 
@@ -27,19 +29,26 @@ class DagView(LinesView):
         self.selected_node: str | None = None
         self.selected_edge: tuple[str, str] | None = None
         self._line_spans: dict[int, list[Span]] = {}
+        self.top = 0  # lines above the drawing (a header)
 
-    def show(self, dag: DagText, node_states: dict[str, str], message: str | None = None) -> None:
+    def show(self, dag: DagText, node_states: dict[str, str], message: str | None = None, header: list[str] = ()) -> None:
         self.dag, self.node_states = dag, node_states
-        self.set_lines([message] if message else dag.lines)
+        self.top = len(header)
+        lines = list(header) + ([message] if message else dag.lines)
+        self.set_lines(lines, [HEADER] * len(header) + [None] * (len(lines) - len(header)))
         self._index_spans()
 
     def select(self, node: str | None = None, edge: tuple[str, str] | None = None) -> None:
         self.selected_node, self.selected_edge = node, edge
         self._index_spans()
         self.refresh()
-        target = node or (edge[0] if edge else None)
-        if target in self.dag.node_spans:
-            line, start, end = self.dag.node_spans[target]
+        self.scroll_to_label(node or (edge[0] if edge else None))
+
+    def scroll_to_label(self, label: str | None) -> None:
+        """Scroll so that `label` is on screen (about a third from the left, mid-height) if it is not."""
+        if label in self.dag.node_spans:
+            line, start, end = self.dag.node_spans[label]
+            line += self.top
             region = self.scrollable_content_region
             self.scroll_to(
                 x=max(0, start - region.width // 3) if not (self.scroll_x <= start and end <= self.scroll_x + region.width) else None,
@@ -49,16 +58,17 @@ class DagView(LinesView):
 
     def _index_spans(self) -> None:
         spans: dict[int, list[Span]] = {}
+        top = self.top
         for label, (line, start, end) in self.dag.node_spans.items():
             style = SELECTED if label == self.selected_node else NODE_STYLES.get(self.node_states.get(label, ""), Style())
-            spans.setdefault(line, []).append((start, end, style))
+            spans.setdefault(line + top, []).append((start, end, style))
         if self.selected_edge in self.dag.edge_cells:
             for line, col in self.dag.edge_cells[self.selected_edge]:
-                spans.setdefault(line, []).append((col, col + 1, SELECTED_EDGE))
+                spans.setdefault(line + top, []).append((col, col + 1, SELECTED_EDGE))
             for label in self.selected_edge:
                 if label in self.dag.node_spans:
                     line, start, end = self.dag.node_spans[label]
-                    spans[line] = [s for s in spans[line] if s[0] != start] + [(start, end, SELECTED)]
+                    spans[line + top] = [s for s in spans[line + top] if s[0] != start] + [(start, end, SELECTED)]
         self._line_spans = spans
 
     def spans(self, index: int) -> list[Span]:
