@@ -93,7 +93,7 @@ def help_text() -> str:
         "  [b]      /[/b]  filter the Edges tab;  [b]s[/b] / [b]S[/b] sort by the next column / reverse",
         "  [b] ctrl+p[/b]  command palette: every action by name",
         "",
-        "Node marks: · pending  ▶ current  ● alive  ✗ dead  (Overview: ◆ pinned or forced inside);",
+        "Node marks: · pending  ▶ current  ● alive  ✗ dead  (Overview: ◆ an in-edge pinned or forced);",
         "counts are kept/removed/total tested in-edges.",
     ]
     return "\n".join(lines)

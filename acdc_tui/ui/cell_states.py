@@ -26,6 +26,12 @@ class CellState(str, Enum):
     OVERRIDDEN = "overridden"  # not dead, and an in-edge of it is pinned or force-pruned
 
 
+# Marks carry the state without colour; the side bar uses the first four for single hook points.
+MARKS = {CellState.PENDING: "·", CellState.CURRENT: "▶", CellState.ALIVE: "●", CellState.DEAD: "✗", CellState.OVERRIDDEN: "◆"}
+ASCII_MARKS = {CellState.PENDING: ".", CellState.CURRENT: ">", CellState.ALIVE: "o", CellState.DEAD: "x", CellState.OVERRIDDEN: "*"}
+WORDS = {CellState.PENDING: "pending", CellState.CURRENT: "current", CellState.ALIVE: "alive", CellState.DEAD: "dead", CellState.OVERRIDDEN: "pinned/forced"}
+
+
 @dataclass(frozen=True)
 class CellCounts:
     """Tested edges into the cell from outside it; pins and force-prunes on any of its in-edges."""

@@ -9,8 +9,8 @@ Pure (no textual); `render_dag` does the drawing. Three reductions make big circ
 - **Dead units hidden**: a unit with no present path to the output does not change the metric;
   it is left out (and counted) unless asked for.
 - **Focus**: when the whole circuit has more edges than can be drawn usefully, or when asked, only
-  the neighbourhood of one unit is drawn: its senders and receivers, `hops` steps out, along
-  shortest-hop edges (for 1 hop: the unit's in- and out-edges, nothing else).
+  the neighbourhood of one unit is drawn: its senders and receivers, `hops` steps out (for 1 hop:
+  the unit's own in- and out-edges; for 2: also those of its senders and receivers, and so on).
 """
 
 from __future__ import annotations
@@ -100,9 +100,10 @@ class UnitGraph:
         return seen
 
     def neighbourhood(self, centre: str, hops: int, allowed: set[str]) -> set[UnitEdge]:
-        """Edges on shortest-hop paths from `centre` out to `hops` steps, upstream and downstream."""
+        """Every in-edge of the units less than `hops` steps upstream of `centre`, and every out-edge
+        of those less than `hops` steps downstream (1 hop: the centre's own in- and out-edges)."""
         picked: set[UnitEdge] = set()
-        for step, flip in ((self.pred, True), (self.succ, False)):
+        for step, upstream in ((self.pred, True), (self.succ, False)):
             dist = {centre: 0}
             todo = deque([centre])
             while todo:
@@ -110,12 +111,12 @@ class UnitGraph:
                 if dist[u] == hops:
                     continue
                 for w in step.get(u, ()):
-                    if w not in allowed or dist.get(w, dist[u] + 1) != dist[u] + 1:
+                    if w not in allowed:
                         continue
+                    picked.add((w, u) if upstream else (u, w))
                     if w not in dist:
                         dist[w] = dist[u] + 1
                         todo.append(w)
-                    picked.add((w, u) if flip else (u, w))
         return picked
 
 

@@ -7,8 +7,8 @@ Pure (no textual): returns the lines and where each cell sits; the widget styles
     L0   ● 1/0   ● 1/0   ✗ 0/1     │ ● 13/0
     L1   · 0/0   ▶ 3/14  ● 14/0    │ ·
     output  ● out 12 kept 3 removed of 27
-    a1.1 current: 3 kept, 14 removed, 25 undecided of 42 tested in-edges
-    · pending  ▶ current  ● alive  ✗ dead  ◆ pinned or forced inside
+    a1.1 current: 3 kept, 14 removed, 25 open of 42 in-edges
+    · pending  ▶ current  ● alive  ✗ dead  ◆ pinned/forced
 
 The layout adapts to the space: the widest cell format that fits (mark and kept/removed counts,
 mark and kept count, mark only), one layer per line, or several layers side by side when the
@@ -21,12 +21,9 @@ import math
 from dataclasses import dataclass, field
 from enum import Enum
 
-from acdc_tui.ui.cell_states import CellBook, CellState, CellSummary
+from acdc_tui.ui.cell_states import ASCII_MARKS, MARKS, WORDS, CellBook, CellState, CellSummary
 from acdc_tui.ui.model_map import Cell, LayerCells
 
-MARKS = {CellState.PENDING: "·", CellState.CURRENT: "▶", CellState.ALIVE: "●", CellState.DEAD: "✗", CellState.OVERRIDDEN: "◆"}
-ASCII_MARKS = {CellState.PENDING: ".", CellState.CURRENT: ">", CellState.ALIVE: "o", CellState.DEAD: "x", CellState.OVERRIDDEN: "*"}
-WORDS = {CellState.PENDING: "pending", CellState.CURRENT: "current", CellState.ALIVE: "alive", CellState.DEAD: "dead", CellState.OVERRIDDEN: "pinned or forced inside"}
 FOLD_GAP = "   "
 
 
@@ -200,7 +197,7 @@ def describe(s: CellSummary) -> str:
     c = s.counts
     text = f"{s.cell.label} {WORDS[s.state]}: "
     if c.total:
-        text += f"{c.kept} kept, {c.removed} removed, {c.undecided} undecided of {c.total} tested in-edges"
+        text += f"{c.kept} kept, {c.removed} removed, {c.undecided} open of {c.total} in-edges"
     else:
         text += "no tested in-edges"
     overrides = [f"{n} {what}" for n, what in ((c.pinned, "pinned"), (c.forced, "force-pruned")) if n]

@@ -7,6 +7,7 @@ hops around it. Drawn only while the tab is shown: a hidden tab costs nothing.
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 from textual.binding import Binding
@@ -37,6 +38,7 @@ class CircuitView(DagView):
         self.target: Node | Edge | None = None  # the app's selection
         self.picture: CircuitPicture | None = None
         self.dirty = True
+        self._next_draw = 0.0
 
     # ---- drawing ----
 
@@ -50,8 +52,12 @@ class CircuitView(DagView):
         return status.current_node if status is not None and not self.state.finished() else None
 
     def redraw(self, force: bool = False) -> None:
-        """Draw again if something changed and the tab is on screen (or `force`)."""
-        if not (force or (self.dirty and self.is_on_screen)):
+        """Draw again if something changed and the tab is on screen (or `force`: the user asked).
+
+        A picture that took t seconds to lay out is not redrawn for the run's progress before 4t
+        have passed, so drawing never takes more than a fifth of the UI's time."""
+        now = time.monotonic()
+        if not force and not (self.dirty and self.is_on_screen and now >= self._next_draw):
             return
         self.dirty = False
         self.picture = draw_circuit(self.state, self.options, self.focus_node(), self.ascii_only)
@@ -62,9 +68,11 @@ class CircuitView(DagView):
         self._highlight()
         if self.target is None and self.picture.focus is not None:
             self.scroll_to_label(self.picture.focus)
+        self._next_draw = time.monotonic() + 4 * (time.monotonic() - now)
 
     def on_show(self) -> None:
-        self.redraw()
+        if self.dirty:
+            self.redraw(force=True)
 
     def changed(self) -> None:
         self.dirty = True
@@ -76,8 +84,7 @@ class CircuitView(DagView):
         refocus = self.picture is not None and self.picture.scope.value == "focus" and self.picture.unit_of.get(_node(target)) != self.picture.focus
         self.target = target
         if refocus:
-            self.dirty = True
-            self.redraw()
+            self.redraw(force=True)
         else:
             self._highlight()
 
@@ -94,8 +101,7 @@ class CircuitView(DagView):
 
     def _set(self, **changes) -> None:
         self.options = replace(self.options, **changes)
-        self.dirty = True
-        self.redraw()
+        self.redraw(force=True)
 
     def action_expand(self) -> None:
         node = _node(self.target)
