@@ -12,6 +12,7 @@ import re
 import sys
 from pathlib import Path
 
+from acdc_tui.cli import serve_cmd
 from acdc_tui.core.errors import UserError
 
 DEFAULT_OUT_DIR = Path("acdc-output")
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     dot.add_argument("circuit")
     dot.add_argument("--out", "-o", default=None, help="write here instead of stdout")
     dot.add_argument("--include-removed", action="store_true")
+    serve_cmd.add_parser(sub)
     return parser
 
 
@@ -206,18 +208,25 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _interactive() -> bool:
-    return sys.stdin.isatty() and sys.stdout.isatty()
+    """A terminal, or a browser tab of `acdc-tui serve` (textual-serve runs us with its web driver)."""
+    return (sys.stdin.isatty() and sys.stdout.isatty()) or os.environ.get("TEXTUAL_DRIVER", "").endswith(":WebDriver")
+
+
+def check_task_source(args: argparse.Namespace) -> None:
+    """The task name or task directory exists (before any model loads)."""
+    import tasks
+
+    if args.task_dir is None:
+        tasks.check_task_name(args.task)
+    elif not Path(args.task_dir).is_dir():
+        raise UserError(f"task directory {args.task_dir!r} does not exist: give a directory with config.json, weights.pt, tokens.pt")
 
 
 def cmd_explore(args: argparse.Namespace) -> int:
     """The explorer on a task; headless (same outputs as `run`) with --headless or without a terminal."""
     import tasks
 
-    # Cheap checks first: a typo should not wait for the model to load, nor open a window.
-    if args.task_dir is None:
-        tasks.check_task_name(args.task)
-    if args.task_dir is not None and not Path(args.task_dir).is_dir():
-        raise UserError(f"task directory {args.task_dir!r} does not exist: give a directory with config.json, weights.pt, tokens.pt")
+    check_task_source(args)  # cheap checks first: a typo should not wait for the model to load, nor open a window
     if args.out is None:
         DEFAULT_OUT_DIR.mkdir(exist_ok=True)
         args.out = str(DEFAULT_OUT_DIR / "circuit.json")
@@ -306,6 +315,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_tasks()
         if args.command == "dot":
             return cmd_dot(args)
+        if args.command == "serve":
+            return serve_cmd.run(args)
         build_parser().print_help()
         return 2
     except UserError as e:
