@@ -26,6 +26,11 @@ async def until(pilot, pred, timeout: float = 30.0) -> None:
         await pilot.pause(0.02)
 
 
+async def drawn(pilot, circuit) -> None:
+    """Wait until the Circuit tab shows a picture drawn with its current options (layouts run in a worker)."""
+    await until(pilot, lambda: not circuit.drawing and circuit.drawn_options == circuit.options)
+
+
 def ready(app) -> bool:
     return app.state is not None and app.state.status is not None and bool(app.query("#details"))
 
@@ -82,9 +87,11 @@ async def test_run_to_completion_gives_the_headless_circuit(task):
         assert sum("...so removing connection" in l for l in log) == sum(r.decided_by == "test" and not r.present for r in reference.run.records.values())
         dag = app.query_one(CircuitView)
         await pilot.press("1", "A", "d")  # the Circuit tab: every hook point, dead ones too
+        await drawn(pilot, dag)
         kept_labels = {n.label for e in reference.run.present_edges() for n in (e.sender, e.receiver)}
         assert set(dag.dag.node_spans) == kept_labels
         await pilot.press("A")  # heads aggregated: each hook point drawn as its head or MLP
+        await drawn(pilot, dag)
         cells = app.state.cells.map.cell_of
         assert set(dag.dag.node_spans) == {n.label if cells[n].kind.value in ("input", "output") else cells[n].label for n in app.state.graph.nodes if n.label in kept_labels}
 
@@ -195,7 +202,8 @@ async def test_open_an_exported_file(tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: ready(app))
         await pilot.press("1")
-        await until(pilot, lambda: bool(app.query_one(CircuitView).dag.lines))
+        await drawn(pilot, app.query_one(CircuitView))
+        assert app.query_one(CircuitView).dag.lines
         assert app.state.status.kept == exp.run.kept()
         assert {e.key for e in app.state.present_edges()} == {e.key for e in exp.run.present_edges()}
         await pilot.press("p")  # no model: a warning, nothing changes

@@ -7,6 +7,7 @@ Keys become driver commands. Widgets are only touched here, on the app's own thr
 
 from __future__ import annotations
 
+import gc
 import math
 import sys
 import time
@@ -159,6 +160,7 @@ class ExplorerApp(App):
             self._load()
 
     async def _show_main(self, state: ExplorerState, title: str) -> None:
+        gc.freeze()  # the graph, model and edge states (~10^6 objects at GPT-2 scale) never die: keep full collections (0.5 s each) off them
         self.state = state
         self.query_one("#title", TitleBar).update(title)
         await self.query_one("#loading").remove()
@@ -233,7 +235,7 @@ class ExplorerApp(App):
                     self.exit()
         self.query_one("#sidebar", HookTree).refresh_items(changes.nodes, changes.edges)
         self.query_one("#edges", EdgeTable).update_edges(changes.edges)
-        self.query_one("#overview", Overview).redraw()
+        self.query_one("#overview", Overview).changed()
         self.query_one("#spark", Sparkline).data = self.state.metric_series[-2000:]
         self.query_one("#status", StatusBar).update(status_text(batch.status, ascii_only=self.ascii_only))
         if self.exp is not None:

@@ -62,6 +62,7 @@ class CellBook:
         self.map = ModelMap(state.graph)
         self._counts: dict[Cell, CellCounts] = {}
         self._dead: dict[Node, bool] = {}
+        self._reached = {c: max(state.order[n] for n in c.outputs) for c in self.map.cells}  # visiting position of its last output
 
     def invalidate(self, edges: Iterable[tuple[Node, Node]] | None = None) -> None:
         """Forget what changed edges (sender, receiver) may have changed: the receiver's counts, the
@@ -77,19 +78,31 @@ class CellBook:
     def summary(self, cell: Cell) -> CellSummary:
         return CellSummary(cell, self.cell_state(cell), self.counts(cell))
 
+    def summaries(self) -> dict[Cell, CellSummary]:
+        """Every cell's summary (what the overview draws), the run's position looked up once."""
+        where = self._where()
+        return {c: CellSummary(c, self._state(c, *where), self.counts(c)) for c in self.map.cells}
+
     def cell_state(self, cell: Cell) -> CellState:
+        return self._state(cell, *self._where())
+
+    def _where(self) -> tuple[bool, Cell | None, int]:
+        """(finished, the current receiver's cell, its visiting position) of the run."""
         st = self.state.status
-        finished = self.state.finished()
         current = st.current_node if st is not None else None
-        if current is not None and not finished and self.map.cell_of.get(current) is cell:
+        if self.state.finished() or current is None:
+            return self.state.finished(), None, -1
+        return False, self.map.cell_of.get(current), self.state.order[current]
+
+    def _state(self, cell: Cell, finished: bool, current_cell: Cell | None, current_order: int) -> CellState:
+        if cell is current_cell:
             return CellState.CURRENT
         if cell.kind is not CellKind.OUTPUT and all(self.dead(n) for n in cell.outputs):
             return CellState.DEAD
         counts = self.counts(cell)
         if counts.pinned or counts.forced:
             return CellState.OVERRIDDEN
-        order = self.state.order
-        if finished or (current is not None and all(order[n] < order[current] for n in cell.outputs)):
+        if finished or self._reached[cell] < current_order:  # the walk is past every output: its liveness is final
             return CellState.ALIVE
         return CellState.PENDING
 

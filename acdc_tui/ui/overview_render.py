@@ -67,7 +67,7 @@ class _Widths:
 def render_overview(book: CellBook, width: int, height: int, cursor: Cell | None = None, ascii_only: bool = False) -> OverviewText:
     """Lay out every cell of `book`'s map in `width` x `height` (scrolls if even the densest layout does not fit)."""
     m = book.map
-    summaries = {c: book.summary(c) for c in m.cells}
+    summaries = book.summaries()
     most = max((s.counts.total for s in summaries.values()), default=0)
     digits = len(str(most))
     widths = _Widths(len(str(max((row.layer for row in m.layers), default=0))), digits, digits)

@@ -2,7 +2,7 @@
 
 Keys (with the tab focused): `a` expands or aggregates the selected head or MLP, `A` all of them,
 `d` shows or hides dead units, `f` toggles focus on the selected node, `[` / `]` fewer or more
-hops around it. Drawn only while the tab is shown: a hidden tab costs nothing.
+hops around it. Drawn only while the tab is shown (a hidden tab costs nothing), in a worker thread.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+from textual import work
 from textual.binding import Binding
+from textual.worker import get_current_worker
 
 from acdc_tui.core.graph import Edge, Node
 from acdc_tui.ui.circuit_layout import CircuitOptions, CircuitPicture, draw_circuit
@@ -38,6 +40,8 @@ class CircuitView(DagView):
         self.target: Node | Edge | None = None  # the app's selection
         self.picture: CircuitPicture | None = None
         self.dirty = True
+        self.drawing = False  # a layout is under way in a worker
+        self.drawn_options: CircuitOptions | None = None  # what the picture on screen was drawn with
         self._next_draw = 0.0
 
     # ---- drawing ----
@@ -54,21 +58,32 @@ class CircuitView(DagView):
     def redraw(self, force: bool = False) -> None:
         """Draw again if something changed and the tab is on screen (or `force`: the user asked).
 
-        A picture that took t seconds to lay out is not redrawn for the run's progress before 4t
-        have passed, so drawing never takes more than a fifth of the UI's time."""
-        now = time.monotonic()
-        if not force and not (self.dirty and self.is_on_screen and now >= self._next_draw):
+        The layout runs in a worker thread (a big picture takes a few tenths of a second), so keys and
+        tabs stay responsive; the last picture stays on screen meanwhile. A picture that took t seconds
+        is not redrawn for the run's progress before 4t have passed."""
+        if not force and not (self.dirty and self.is_on_screen and time.monotonic() >= self._next_draw):
             return
         self.dirty = False
-        self.picture = draw_circuit(self.state, self.options, self.focus_node(), self.ascii_only)
-        header = [self.picture.header, KEYS]
-        if not self.picture.dag.lines:
-            header.append("no edges to draw" + ("" if self.options.show_dead else ": d shows dead units"))
-        self.show(self.picture.dag, self.picture.states, header=header)
+        self.drawing = True
+        self._draw(self.options, self.focus_node())
+
+    @work(thread=True, exclusive=True, group="circuit-layout", exit_on_error=False)
+    def _draw(self, options: CircuitOptions, focus: Node | None) -> None:
+        start = time.monotonic()
+        picture = draw_circuit(self.state, options, focus, self.ascii_only)
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_picture, picture, options, time.monotonic() - start)
+
+    def _show_picture(self, picture: CircuitPicture, options: CircuitOptions, took: float) -> None:
+        self.picture, self.drawn_options, self.drawing = picture, options, False
+        header = [picture.header, KEYS]
+        if not picture.dag.lines:
+            header.append("no edges to draw" + ("" if options.show_dead else ": d shows dead units"))
+        self.show(picture.dag, picture.states, header=header)
         self._highlight()
-        if self.target is None and self.picture.focus is not None:
-            self.scroll_to_label(self.picture.focus)
-        self._next_draw = time.monotonic() + 4 * (time.monotonic() - now)
+        if self.target is None and picture.focus is not None:
+            self.scroll_to_label(picture.focus)
+        self._next_draw = time.monotonic() + 4 * took
 
     def on_show(self) -> None:
         if self.dirty:

@@ -53,10 +53,14 @@ def node_details(state: ExplorerState, n: Node) -> Text:
 
 
 class Details(VerticalScroll):
+    DEFAULT_CSS = "Details #details-body { width: 1fr; }"
+
     def __init__(self, state: ExplorerState, id: str | None = None) -> None:
         super().__init__(id=id)
         self.state = state
         self.target: Node | Edge | None = None
+        self._stale = False
+        self._height = 0
 
     def compose(self):
         yield Static("Select a hook point or an edge (side bar, Edges tab) to see it here.", id="details-body")
@@ -66,8 +70,22 @@ class Details(VerticalScroll):
         self.refresh_body()
 
     def refresh_body(self) -> None:
-        body = self.query_one("#details-body", Static)
+        """Show the target's current numbers; a hidden tab waits until it is shown."""
+        if not self.is_on_screen:
+            self._stale = True
+            return
+        self._stale = False
         if isinstance(self.target, Edge):
-            body.update(edge_details(self.state, self.target))
+            text = edge_details(self.state, self.target)
         elif isinstance(self.target, Node):
-            body.update(node_details(self.state, self.target))
+            text = node_details(self.state, self.target)
+        else:
+            return
+        height = len(text.plain.splitlines())
+        # a layout pass repaints the whole screen: only when the text's height changed
+        self.query_one("#details-body", Static).update(text, layout=height != self._height)
+        self._height = height
+
+    def on_show(self) -> None:
+        if self._stale:
+            self.refresh_body()

@@ -11,6 +11,7 @@ from rich.style import Style
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.widget import Widget
 
 Span = tuple[int, int, Style]  # start column, end column, style over the line's own style
 
@@ -51,7 +52,12 @@ class LinesView(ScrollView, can_focus=True):
         self._follow = new >= self.max_scroll_y
 
     def _resize(self) -> None:
-        self.virtual_size = Size(self._width, len(self.lines))
+        size = Size(self._width, len(self.lines))
+        if size != self.virtual_size:
+            # Not `self.virtual_size = size`: that lays out the whole screen (0.1 s at GPT-2 scale) on
+            # every append. Only the scrollbars need to know; they lay out again if they appear or go.
+            self.set_reactive(Widget.virtual_size, size)
+            self._scroll_update(size)
         self.refresh()
 
     def spans(self, index: int) -> list[Span]:

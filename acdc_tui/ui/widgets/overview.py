@@ -58,11 +58,23 @@ class Overview(LinesView):
         self.cursor: Cell | None = None
         self.text: OverviewText | None = None
         self._spans: dict[int, list[Span]] = {}
+        self.dirty = True
 
     # ---- drawing ----
 
+    def changed(self) -> None:
+        """The state changed: redraw now if the tab is shown, else when it is."""
+        self.dirty = True
+        if self.is_on_screen:
+            self.redraw()
+
+    def on_show(self) -> None:
+        if self.dirty:
+            self.redraw()
+
     def redraw(self) -> None:
         """Lay the cells out again from the state (after an update, a resize or a cursor move)."""
+        self.dirty = False
         region = self.scrollable_content_region
         width, height = (region.width, region.height) if region.width else (80, 24)
         self.text = render_overview(self.state.cells, width, height, self.cursor, self.ascii_only)
