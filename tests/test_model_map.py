@@ -70,3 +70,14 @@ def test_grouped_query_attention_gets_kv_cells_of_its_own():
     assert sorted(n.label for n in row.heads[1].members) == ["a0.1", "a0.1.q", "a0.1.q_in"]
     assert sorted(n.label for n in row.kv_heads[1].members) == ["a0.1.k", "a0.1.k_in", "a0.1.v", "a0.1.v_in"]
     assert sorted(n.label for n in row.kv_heads[1].outputs) == ["a0.1.k", "a0.1.v"]  # they feed the query heads' results
+
+
+def test_grouped_query_cells_in_the_overview():
+    from acdc_tui.ui.overview_render import render_overview
+    from acdc_tui.ui.state import ExplorerState
+
+    state = ExplorerState(gqa_graph())
+    text = render_overview(state.cells, 80, 20)
+    (row,) = state.cells.map.layers
+    line = text.lines[text.cells[row.heads[0]][0]]
+    assert " kv " in line and all(text.cells[c][0] == text.cells[row.heads[0]][0] for c in row.heads + row.kv_heads)

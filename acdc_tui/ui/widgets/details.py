@@ -7,6 +7,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from acdc_tui.core.graph import Edge, Node
+from acdc_tui.ui.overview_render import describe
 from acdc_tui.ui.state import ExplorerState, edge_flags, edge_state, format_delta
 
 
@@ -42,7 +43,11 @@ def node_details(state: ExplorerState, n: Node) -> Text:
     t.append(f"{'incoming type':>22}  {state.graph.incoming_type[n].value}\n")
     t.append(f"{'tested in-edges':>22}  {kept} kept, {removed} removed, {total - kept - removed} undecided, {total} in all\n")
     outs = [e for e in state.graph.outgoing(n) if state.view(e).present]
-    t.append(f"{'present out-edges':>22}  {len(outs)} of {len(state.graph.outgoing(n))}\n\n")
+    t.append(f"{'present out-edges':>22}  {len(outs)} of {len(state.graph.outgoing(n))}\n")
+    cell = state.cells.map.cell_of[n]
+    if len(cell.members) > 1:  # a head or an MLP: the Overview's cell, all its hook points together
+        t.append(f"{'in the Overview':>22}  {describe(state.cells.summary(cell))}\n")
+    t.append("\n")
     t.append("Incoming edges\n", style="bold")
     for e in state.graph.incoming[n]:
         v = state.view(e)
