@@ -29,13 +29,12 @@ class DagView(LinesView):
         self.selected_node: str | None = None
         self.selected_edge: tuple[str, str] | None = None
         self._line_spans: dict[int, list[Span]] = {}
-        self.top = 0  # lines above the drawing (a header)
 
     def show(self, dag: DagText, node_states: dict[str, str], message: str | None = None, header: list[str] = ()) -> None:
+        """Draw `dag` (or one line of `message`) under `header` lines that stay in view."""
         self.dag, self.node_states = dag, node_states
-        self.top = len(header)
-        lines = list(header) + ([message] if message else dag.lines)
-        self.set_lines(lines, [HEADER] * len(header) + [None] * (len(lines) - len(header)))
+        self.pinned, self.pinned_style = list(header), HEADER
+        self.set_lines([message] if message else dag.lines)
         self._index_spans()
 
     def select(self, node: str | None = None, edge: tuple[str, str] | None = None) -> None:
@@ -48,27 +47,25 @@ class DagView(LinesView):
         """Scroll so that `label` is on screen (about a third from the left, mid-height) if it is not."""
         if label in self.dag.node_spans:
             line, start, end = self.dag.node_spans[label]
-            line += self.top
-            region = self.scrollable_content_region
+            width, height = self.scrollable_content_region.width, self.visible_lines
             self.scroll_to(
-                x=max(0, start - region.width // 3) if not (self.scroll_x <= start and end <= self.scroll_x + region.width) else None,
-                y=max(0, line - region.height // 2) if not (self.scroll_y <= line < self.scroll_y + region.height) else None,
+                x=max(0, start - width // 3) if not (self.scroll_x <= start and end <= self.scroll_x + width) else None,
+                y=max(0, line - height // 2) if not (self.scroll_y <= line < self.scroll_y + height) else None,
                 animate=False,
             )
 
     def _index_spans(self) -> None:
         spans: dict[int, list[Span]] = {}
-        top = self.top
         for label, (line, start, end) in self.dag.node_spans.items():
             style = SELECTED if label == self.selected_node else NODE_STYLES.get(self.node_states.get(label, ""), Style())
-            spans.setdefault(line + top, []).append((start, end, style))
+            spans.setdefault(line, []).append((start, end, style))
         if self.selected_edge in self.dag.edge_cells:
             for line, col in self.dag.edge_cells[self.selected_edge]:
-                spans.setdefault(line + top, []).append((col, col + 1, SELECTED_EDGE))
+                spans.setdefault(line, []).append((col, col + 1, SELECTED_EDGE))
             for label in self.selected_edge:
                 if label in self.dag.node_spans:
                     line, start, end = self.dag.node_spans[label]
-                    spans[line + top] = [s for s in spans[line + top] if s[0] != start] + [(start, end, SELECTED)]
+                    spans[line] = [s for s in spans[line] if s[0] != start] + [(start, end, SELECTED)]
         self._line_spans = spans
 
     def spans(self, index: int) -> list[Span]:
