@@ -270,9 +270,10 @@ class ExplorerApp(App):
         self.selected = target
         self.query_one("#details", Details).show(target)
         self.query_one("#dag", CircuitView).show_selection(target)
-        if source != "table":
-            table = self.query_one("#edges", EdgeTable)
-            table.show_edge(target) if isinstance(target, Edge) else table.show_node(target)
+        if source != "table" and isinstance(target, Edge):
+            self.query_one("#edges", EdgeTable).show_edge(target)
+        elif source != "table":
+            self.query_one("#edges", EdgeTable).show_node(target)
         if source != "tree":
             self.query_one("#sidebar", HookTree).reveal(target)
         if source != "overview":
