@@ -39,6 +39,19 @@ ATTN_ONLY_CONFIG = {
     "normalization_type": None,
 }
 
+# GPT-2 small's graph (12 layers x 12 heads, MLPs: 32,923 tested edges) with narrow widths, so it runs on CPU
+GPT2_SHAPED_CONFIG = {
+    "n_layers": 12,
+    "n_heads": 12,
+    "d_model": 24,
+    "d_head": 2,
+    "d_mlp": 16,
+    "d_vocab": 20,
+    "n_ctx": 8,
+    "act_fn": "gelu",
+    "normalization_type": "LN",
+}
+
 
 def write_task_dir(directory: Path, config: dict, seed: int, batch: int = 4, pos: int = 6) -> Path:
     """A task directory for a randomly initialised model; weights scaled up so edges matter."""
@@ -76,3 +89,8 @@ def local_runs():
     yield runs
     while runs:
         runs.pop().close()
+
+
+@pytest.fixture(scope="session")
+def gpt2_shaped_task_dir(tmp_path_factory) -> Path:
+    return write_task_dir(tmp_path_factory.mktemp("gpt2") / "gpt2-shaped", GPT2_SHAPED_CONFIG, seed=2)

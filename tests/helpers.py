@@ -63,3 +63,15 @@ class LocalRun:
         assert not self.thread.is_alive(), "the run loop did not stop"
         if self.error is not None:
             raise self.error
+
+
+def attached_app(exp: Experiment, journal, runs: list, clock=None, **app_options):
+    """The explorer attached to `exp`'s run loop (a LocalRun added to `runs`); `app.local` is the run."""
+    from acdc_tui.runs.client import RunClient
+    from acdc_tui.ui.app import ExplorerApp
+
+    run = LocalRun(exp, journal, clock=clock)
+    runs.append(run)
+    app = ExplorerApp(client=RunClient(run.journal), **({"clock": clock} if clock else {}), **app_options)
+    app.local = run
+    return app

@@ -9,13 +9,12 @@ import pytest
 
 from acdc_tui.core.graph import EdgeType
 from acdc_tui.io.circuit import read_circuit
-from acdc_tui.runs.client import RunClient
 from acdc_tui.runs.driver import FINISHED, PAUSED
 from acdc_tui.ui.app import ExplorerApp
-from acdc_tui.ui.widgets.dag_view import DagView
+from acdc_tui.ui.widgets.circuit_view import CircuitView
 from acdc_tui.ui.widgets.decision_log import DecisionLog
 from acdc_tui.ui.widgets.edge_table import EdgeTable
-from tests.helpers import LocalRun, experiment, final_state
+from tests.helpers import LocalRun, attached_app, experiment, final_state
 
 SIZE = (120, 40)
 RUNS: list[LocalRun] = []
@@ -31,11 +30,7 @@ def close_runs(local_runs):
 
 def attached(task: str, tmp_path, out=None, **settings) -> ExplorerApp:
     """The explorer attached to a run loop (in a thread here; its own process in real use)."""
-    run = LocalRun(experiment(task, **settings), tmp_path / f"{task}-{len(RUNS)}.journal")
-    RUNS.append(run)
-    app = ExplorerApp(client=RunClient(run.journal), out=out or tmp_path / "c.json")
-    app.local = run
-    return app
+    return attached_app(experiment(task, **settings), tmp_path / f"{task}-{len(RUNS)}.journal", RUNS, out=out or tmp_path / "c.json")
 
 
 async def until(pilot, pred, timeout: float = 30.0) -> None:
@@ -43,6 +38,11 @@ async def until(pilot, pred, timeout: float = 30.0) -> None:
     while not pred():
         assert time.monotonic() < end, "timed out waiting for the UI"
         await pilot.pause(0.02)
+
+
+async def drawn(pilot, circuit) -> None:
+    """Wait until the Circuit tab shows a picture drawn with its current options (layouts run in a worker)."""
+    await until(pilot, lambda: not circuit.drawing and circuit.drawn_options == circuit.options)
 
 
 def ready(app) -> bool:
@@ -99,10 +99,15 @@ async def test_run_to_completion_gives_the_headless_circuit(task, tmp_path):
             assert app.state.view(e).present == reference.run.records[e.key].present
         log = app.query_one(DecisionLog).lines
         assert sum("...so removing connection" in l for l in log) == sum(r.decided_by == "test" and not r.present for r in reference.run.records.values())
-        dag = app.query_one(DagView)
-        await pilot.pause(0.4)
+        dag = app.query_one(CircuitView)
+        await pilot.press("1", "A", "d")  # the Circuit tab: every hook point, dead ones too
+        await drawn(pilot, dag)
         kept_labels = {n.label for e in reference.run.present_edges() for n in (e.sender, e.receiver)}
         assert set(dag.dag.node_spans) == kept_labels
+        await pilot.press("A")  # heads aggregated: each hook point drawn as its head or MLP
+        await drawn(pilot, dag)
+        cells = app.state.cells.map.cell_of
+        assert set(dag.dag.node_spans) == {n.label if cells[n].kind.value in ("input", "output") else cells[n].label for n in app.state.graph.nodes if n.label in kept_labels}
 
 
 async def test_pause_step_then_continue_is_exact(tmp_path):
@@ -209,7 +214,10 @@ async def test_open_an_exported_file(tmp_path):
     c = read_circuit(tmp_path / "c.json")
     app = ExplorerApp(circuit=c, circuit_graph=exp.graph, description="c.json", out=tmp_path / "copy.json")
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: ready(app) and bool(app.query_one(DagView).dag.lines))
+        await until(pilot, lambda: ready(app))
+        await pilot.press("1")
+        await drawn(pilot, app.query_one(CircuitView))
+        assert app.query_one(CircuitView).dag.lines
         assert app.state.status.kept == exp.run.kept()
         assert {e.key for e in app.state.present_edges()} == {e.key for e in exp.run.present_edges()}
         await pilot.press("p")  # no model: a warning, nothing changes

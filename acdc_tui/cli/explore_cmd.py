@@ -35,16 +35,13 @@ def cmd_explore(args: argparse.Namespace, interactive: bool) -> int:
     """The explorer on a task; headless (same outputs as `run`) with --headless or without a terminal."""
     import tasks
     from acdc_tui.cli import run_cmd
+
+    # Cheap checks first: a typo should not wait for the model to load, nor open a window.
+    from acdc_tui.cli.main import check_task_source
     from acdc_tui.runs.outputs import check_writable
     from acdc_tui.runs.paths import new_journal_path, output_dir, sidecar
 
-    # Cheap checks first: a typo should not wait for the model to load, nor open a window.
-    if args.task_dir is None:
-        tasks.check_task_name(args.task)
-    else:
-        from tasks.task_dir import check_task_dir
-
-        check_task_dir(args.task_dir)
+    check_task_source(args)
     if args.out is None:
         output_dir().mkdir(parents=True, exist_ok=True)
         args.out = str(output_dir() / "circuit.json")

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import sys
 from pathlib import Path
 
-from acdc_tui.cli import diff_cmd, explore_cmd, journal_cmd, run_cmd
+from acdc_tui.cli import diff_cmd, explore_cmd, journal_cmd, run_cmd, serve_cmd
 from acdc_tui.cli.circuit_file_options import add_format_option, add_pins_from_option, pins_from
 from acdc_tui.core.errors import UserError
 
@@ -104,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     dot.add_argument("--out", "-o", default=None, help="write here instead of stdout")
     dot.add_argument("--include-removed", action="store_true")
     diff_cmd.add_parser(sub)
+    serve_cmd.add_parser(sub)
     return parser
 
 
@@ -208,7 +210,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def _interactive() -> bool:
-    return sys.stdin.isatty() and sys.stdout.isatty()
+    """A terminal, or a browser tab of `acdc-tui serve` (textual-serve runs us with its web driver)."""
+    return (sys.stdin.isatty() and sys.stdout.isatty()) or os.environ.get("TEXTUAL_DRIVER", "").endswith(":WebDriver")
+
+
+def check_task_source(args: argparse.Namespace) -> None:
+    """The task name or task directory exists (before any model loads)."""
+    import tasks
+
+    if args.task_dir is None:
+        tasks.check_task_name(args.task)
+    else:
+        from tasks.task_dir import check_task_dir
+
+        check_task_dir(args.task_dir)
 
 
 def cmd_open(args: argparse.Namespace) -> int:
@@ -266,6 +281,7 @@ COMMANDS = {
     "tasks": lambda args: cmd_tasks(),
     "dot": lambda args: cmd_dot(args),
     "diff": lambda args: diff_cmd.run(args),
+    "serve": lambda args: serve_cmd.run(args),
 }
 
 

@@ -206,7 +206,7 @@ class RunLoop:
     # ---- commands ----
 
     def _poll_commands(self) -> None:
-        now = self.clock()
+        now = time.monotonic()  # not self.clock: that one only measures stepping time (tests freeze it)
         if now < self._next_poll:
             return
         self._next_poll = now + (POLL_S if self.mode in ACTIVE else 0.0)

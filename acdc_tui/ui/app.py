@@ -8,6 +8,7 @@ Keys become commands the client writes to the journal. Widgets are only touched 
 
 from __future__ import annotations
 
+import gc
 import math
 import sys
 import time
@@ -29,17 +30,16 @@ from acdc_tui.io.circuit import Circuit, write_circuit
 from acdc_tui.io.dot import to_dot
 from acdc_tui.runs.client import RunClient
 from acdc_tui.runs.driver import Batch
-from acdc_tui.ui.dag_render import render_circuit
 from acdc_tui.ui.state import ExplorerState
 from acdc_tui.ui.widgets.bars import StatusBar, TitleBar, status_text
-from acdc_tui.ui.widgets.dag_view import DagView
+from acdc_tui.ui.widgets.circuit_view import CircuitView
 from acdc_tui.ui.widgets.decision_log import DecisionLog
 from acdc_tui.ui.widgets.details import Details
 from acdc_tui.ui.widgets.dialogs import ConfirmQuit, HelpScreen, Prompt
 from acdc_tui.ui.widgets.edge_table import EdgeChosen, EdgeTable
 from acdc_tui.ui.widgets.hook_tree import HookTree
+from acdc_tui.ui.widgets.overview import NodeChosen, Overview
 
-DAG_MAX_EDGES = 1500  # beyond this the drawing is unreadable and slow: the Edges tab is the view
 DAG_REDRAW_S = 0.25
 
 
@@ -61,6 +61,7 @@ ACTIONS = [
     Action("c", "clear_override", "Clear", "clear the selected edge's pin or force-prune", footer=False),
     Action("t", "threshold", "τ", "change the threshold τ for the rest of the run"),
     Action("e", "export", "Export", "write the circuit JSON (and DOT beside it)"),
+    Action("0", "tab('overview')", "Overview", "show the Overview tab (the model's heads and MLPs as a grid)", footer=False),
     Action("1", "tab('circuit')", "Circuit", "show the Circuit tab (the DAG)", footer=False),
     Action("2", "tab('edges')", "Edges", "show the Edges tab (sortable, filterable table)", footer=False),
     Action("3", "tab('details')", "Details", "show the Details tab (the selection and its history)", footer=False),
@@ -95,7 +96,8 @@ def help_text() -> str:
         "  [b]      /[/b]  filter the Edges tab;  [b]s[/b] / [b]S[/b] sort by the next column / reverse",
         "  [b] ctrl+p[/b]  command palette: every action by name",
         "",
-        "Node marks: · pending  ▶ current  ● alive  ✗ dead; counts are kept/removed/total in-edges.",
+        "Node marks: · pending  ▶ current  ● alive  ✗ dead  (Overview: ◆ an in-edge pinned or forced);",
+        "counts are kept/removed/total tested in-edges.",
     ]
     return "\n".join(lines)
 
@@ -141,7 +143,6 @@ class ExplorerApp(App):
         self.load_error: str | None = None
         self.left_running = False  # quit with the run left going in the background
         self._live_run = False
-        self._dag_dirty = False
         self._quit_after_export = False
 
     # ---- layout ----
@@ -159,6 +160,7 @@ class ExplorerApp(App):
             self._connect()
 
     async def _show_main(self, state: ExplorerState, title: str) -> None:
+        gc.freeze()  # the graph, model and edge states (~10^6 objects at GPT-2 scale) never die: keep full collections (0.5 s each) off them
         self.state = state
         self.query_one("#title", TitleBar).update(title)
         await self.query_one("#loading").remove()
@@ -167,12 +169,11 @@ class ExplorerApp(App):
         panel = Vertical(Horizontal(Static("metric", id="spark-label"), Sparkline([], id="spark"), id="spark-row"), DecisionLog(id="log"), id="panel")
         editor = Vertical(tabs, panel, id="editor")
         await self.mount(Horizontal(tree, editor, id="main"), before=self.query_one("#status"))
-        await tabs.add_pane(TabPane("Circuit", DagView(id="dag"), id="tab-circuit"))
+        await tabs.add_pane(TabPane("Overview", Overview(state, self.ascii_only, id="overview"), id="tab-overview"))
+        await tabs.add_pane(TabPane("Circuit", CircuitView(state, self.ascii_only, id="dag"), id="tab-circuit"))
         await tabs.add_pane(TabPane("Edges", EdgeTable(state, id="edges"), id="tab-edges"))
         await tabs.add_pane(TabPane("Details", Details(state, id="details"), id="tab-details"))
-        tree.focus()
-        self._dag_dirty = True
-        self._redraw_dag()
+        self.query_one("#overview").focus()
         self.set_interval(DAG_REDRAW_S, self._redraw_dag)
 
     @work(thread=True, group="load", exit_on_error=False)
@@ -240,12 +241,13 @@ class ExplorerApp(App):
                     self.exit()
         self.query_one("#sidebar", HookTree).refresh_items(changes.nodes, changes.edges)
         self.query_one("#edges", EdgeTable).update_edges(changes.edges)
+        self.query_one("#overview", Overview).changed()
         self.query_one("#spark", Sparkline).data = self.state.metric_series[-2000:]
         self.query_one("#status", StatusBar).update(status_text(batch.status, ascii_only=self.ascii_only))
         if self.client is not None:
             self.query_one("#title", TitleBar).update(self._title())
         if changes.edges or changes.nodes:
-            self._dag_dirty = True
+            self.query_one("#dag", CircuitView).changed()
         if self.selected is not None:
             self.query_one("#details", Details).refresh_body()
 
@@ -263,24 +265,8 @@ class ExplorerApp(App):
     # ---- drawing ----
 
     def _redraw_dag(self) -> None:
-        if not self._dag_dirty or self.state is None or not self.query("#dag"):
-            return
-        self._dag_dirty = False
-        present = self.state.present_edges()
-        dag = self.query_one("#dag", DagView)
-        states = {n.label: self.state.node_state(n) for n in self.state.graph.nodes}
-        if len(present) > DAG_MAX_EDGES:
-            dag.show(render_circuit(self.state.graph, [], ascii_only=self.ascii_only), states, f"{len(present)} edges present: the DAG is drawn once at most {DAG_MAX_EDGES} remain. The Edges tab (2) lists them all.")
-            return
-        dag.show(render_circuit(self.state.graph, present, ascii_only=self.ascii_only), states)
-        self._sync_dag_selection()
-
-    def _sync_dag_selection(self) -> None:
-        dag = self.query_one("#dag", DagView)
-        if isinstance(self.selected, Edge):
-            dag.select(edge=(self.selected.sender.label, self.selected.receiver.label))
-        elif isinstance(self.selected, Node):
-            dag.select(node=self.selected.label)
+        if self.query("#dag"):
+            self.query_one("#dag", CircuitView).redraw()
 
     # ---- selection: shown everywhere ----
 
@@ -289,11 +275,15 @@ class ExplorerApp(App):
             return
         self.selected = target
         self.query_one("#details", Details).show(target)
-        self._sync_dag_selection()
+        self.query_one("#dag", CircuitView).show_selection(target)
         if source != "table" and isinstance(target, Edge):
             self.query_one("#edges", EdgeTable).show_edge(target)
+        elif source != "table":
+            self.query_one("#edges", EdgeTable).show_node(target)
         if source != "tree":
             self.query_one("#sidebar", HookTree).reveal(target)
+        if source != "overview":
+            self.query_one("#overview", Overview).show_node(target if isinstance(target, Node) else target.receiver)
 
     def on_tree_node_highlighted(self, event: Tree.NodeHighlighted) -> None:
         kind, value = event.node.data or (None, None)
@@ -302,6 +292,9 @@ class ExplorerApp(App):
 
     def on_edge_chosen(self, message: EdgeChosen) -> None:
         self.select(message.edge, "table")
+
+    def on_node_chosen(self, message: NodeChosen) -> None:
+        self.select(message.node, "overview")
 
     # ---- commands ----
 
@@ -397,7 +390,7 @@ class ExplorerApp(App):
         """Show a tab and put the keyboard in it."""
         if self.query("#tabs"):
             self.query_one("#tabs", TabbedContent).active = f"tab-{name}"
-            target = {"circuit": "#dag", "edges": "#edge-data", "details": "#details"}[name]
+            target = {"overview": "#overview", "circuit": "#dag", "edges": "#edge-data", "details": "#details"}[name]
             self.query_one(target).focus()
 
     def action_filter(self) -> None:

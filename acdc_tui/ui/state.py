@@ -13,6 +13,7 @@ from acdc_tui.core.graph import ComputationalGraph, Edge, EdgeType, Node
 from acdc_tui.io.circuit import Circuit
 from acdc_tui.io.reference_log import format_event
 from acdc_tui.runs.driver import FINISHED, Batch, EdgeView, RunStatus
+from acdc_tui.ui.cell_states import CellBook
 
 EdgeKey = tuple[Node, Node]
 PENDING_VIEW = EdgeView(True, None, None, None, None, False, False)
@@ -50,6 +51,7 @@ class ExplorerState:
         self.order = {n: i for i, n in enumerate(graph.nodes)}  # visiting order
         self.metric_series: list[float] = []
         self.history: dict[EdgeKey, list[str]] = {}  # log lines per edge, for the details pane
+        self.cells = CellBook(self)  # the overview's cells: whoever changes `edges` must invalidate it
 
     @classmethod
     def from_circuit(cls, graph: ComputationalGraph, circuit: Circuit) -> "ExplorerState":
@@ -76,6 +78,7 @@ class ExplorerState:
             ch.edges.add(key)
             ch.nodes.update(key)  # the receiver's counts, the sender's liveness
         ch.nodes.update(n for n in (before, batch.status.current_node) if n is not None)
+        self.cells.invalidate(ch.edges)
         for ev in batch.events:
             self._remember(ev)
         return ch

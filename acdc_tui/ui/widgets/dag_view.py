@@ -12,7 +12,9 @@ NODE_STYLES = {
     "alive": Style(color="green", bold=True),
     "pending": Style(bold=True),
     "dead": Style(color="red", strike=True),
+    "overridden": Style(color="yellow", bold=True),
 }
+HEADER = Style(dim=True)
 SELECTED = Style(reverse=True, bold=True)
 SELECTED_EDGE = Style(color="yellow", bold=True)
 
@@ -28,8 +30,10 @@ class DagView(LinesView):
         self.selected_edge: tuple[str, str] | None = None
         self._line_spans: dict[int, list[Span]] = {}
 
-    def show(self, dag: DagText, node_states: dict[str, str], message: str | None = None) -> None:
+    def show(self, dag: DagText, node_states: dict[str, str], message: str | None = None, header: list[str] = ()) -> None:
+        """Draw `dag` (or one line of `message`) under `header` lines that stay in view."""
         self.dag, self.node_states = dag, node_states
+        self.pinned, self.pinned_style = list(header), HEADER
         self.set_lines([message] if message else dag.lines)
         self._index_spans()
 
@@ -37,13 +41,16 @@ class DagView(LinesView):
         self.selected_node, self.selected_edge = node, edge
         self._index_spans()
         self.refresh()
-        target = node or (edge[0] if edge else None)
-        if target in self.dag.node_spans:
-            line, start, end = self.dag.node_spans[target]
-            region = self.scrollable_content_region
+        self.scroll_to_label(node or (edge[0] if edge else None))
+
+    def scroll_to_label(self, label: str | None) -> None:
+        """Scroll so that `label` is on screen (about a third from the left, mid-height) if it is not."""
+        if label in self.dag.node_spans:
+            line, start, end = self.dag.node_spans[label]
+            width, height = self.scrollable_content_region.width, self.visible_lines
             self.scroll_to(
-                x=max(0, start - region.width // 3) if not (self.scroll_x <= start and end <= self.scroll_x + region.width) else None,
-                y=max(0, line - region.height // 2) if not (self.scroll_y <= line < self.scroll_y + region.height) else None,
+                x=max(0, start - width // 3) if not (self.scroll_x <= start and end <= self.scroll_x + width) else None,
+                y=max(0, line - height // 2) if not (self.scroll_y <= line < self.scroll_y + height) else None,
                 animate=False,
             )
 

@@ -7,6 +7,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from acdc_tui.core.graph import Edge, Node
+from acdc_tui.ui.overview_render import describe
 from acdc_tui.ui.state import ExplorerState, edge_flags, edge_state, format_delta
 
 
@@ -42,7 +43,11 @@ def node_details(state: ExplorerState, n: Node) -> Text:
     t.append(f"{'incoming type':>22}  {state.graph.incoming_type[n].value}\n")
     t.append(f"{'tested in-edges':>22}  {kept} kept, {removed} removed, {total - kept - removed} undecided, {total} in all\n")
     outs = [e for e in state.graph.outgoing(n) if state.view(e).present]
-    t.append(f"{'present out-edges':>22}  {len(outs)} of {len(state.graph.outgoing(n))}\n\n")
+    t.append(f"{'present out-edges':>22}  {len(outs)} of {len(state.graph.outgoing(n))}\n")
+    cell = state.cells.map.cell_of[n]
+    if len(cell.members) > 1:  # a head or an MLP: the Overview's cell, all its hook points together
+        t.append(f"{'in the Overview':>22}  {describe(state.cells.summary(cell))}\n")
+    t.append("\n")
     t.append("Incoming edges\n", style="bold")
     for e in state.graph.incoming[n]:
         v = state.view(e)
@@ -53,10 +58,14 @@ def node_details(state: ExplorerState, n: Node) -> Text:
 
 
 class Details(VerticalScroll):
+    DEFAULT_CSS = "Details #details-body { width: 1fr; }"
+
     def __init__(self, state: ExplorerState, id: str | None = None) -> None:
         super().__init__(id=id)
         self.state = state
         self.target: Node | Edge | None = None
+        self._stale = False
+        self._height = 0
 
     def compose(self):
         yield Static("Select a hook point or an edge (side bar, Edges tab) to see it here.", id="details-body")
@@ -66,8 +75,22 @@ class Details(VerticalScroll):
         self.refresh_body()
 
     def refresh_body(self) -> None:
-        body = self.query_one("#details-body", Static)
+        """Show the target's current numbers; a hidden tab waits until it is shown."""
+        if not self.is_on_screen:
+            self._stale = True
+            return
+        self._stale = False
         if isinstance(self.target, Edge):
-            body.update(edge_details(self.state, self.target))
+            text = edge_details(self.state, self.target)
         elif isinstance(self.target, Node):
-            body.update(node_details(self.state, self.target))
+            text = node_details(self.state, self.target)
+        else:
+            return
+        height = len(text.plain.splitlines())
+        # a layout pass repaints the whole screen: only when the text's height changed
+        self.query_one("#details-body", Static).update(text, layout=height != self._height)
+        self._height = height
+
+    def on_show(self) -> None:
+        if self._stale:
+            self.refresh_body()

@@ -1,43 +1,151 @@
-"""The Edges tab: every edge with its state, sortable (s / S) and filterable (/)."""
+"""The Edges tab: every edge with its state, sortable (s / S) and filterable (/).
+
+A virtual table: only the rows on screen are drawn, from the state, when they are drawn, so
+32,923 rows cost what 30 do. Rows keep their place while the run goes (cells update live); a
+filter or sort that depends on the run's progress is re-applied at most once a second while the
+tab is shown, the cursor staying on its edge.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
-from rich.text import Text
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.geometry import Size
 from textual.message import Message
-from textual.widgets import DataTable, Input
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import Input
 
-from acdc_tui.core.graph import Edge
-from acdc_tui.ui.state import ExplorerState, edge_flags, edge_state, format_delta
+from acdc_tui.core.graph import Edge, Node
+from acdc_tui.ui.edge_rows import COLUMNS, SORTS, EdgeRows
+from acdc_tui.ui.state import ExplorerState
 
-COLUMNS = ("step", "sender", "receiver", "type", "state", "Δ", "flags")
-WIDTHS = (6, 12, 12, 18, 10, 11, 13)  # fixed: cells change as the run goes
-STATE_STYLE = {"pending": "dim", "kept": "green", "removed": "red", "structural": "dim"}
-REBUILD_OVER = 400  # past this many changed rows, rebuilding is cheaper than cell updates
-
-
-def _none_last(x):
-    return (x is None, x if x is not None else 0)
-
-
-SORTS: dict[str, Callable] = {
-    "visiting order": None,
-    "Δ": lambda e, v: _none_last(-v.delta if v.delta is not None else None),
-    "step": lambda e, v: _none_last(v.seq),
-    "sender": lambda e, v: e.sender.label,
-    "receiver": lambda e, v: e.receiver.label,
-    "state": lambda e, v: edge_state(e, v),
-}
+STATE_STYLE = {"pending": Style(dim=True), "kept": Style(color="green"), "removed": Style(color="red"), "structural": Style(dim=True)}
+FLAGS_STYLE = Style(color="yellow", bold=True)
+RESELECT_S = 1.0
 
 
 @dataclass
 class EdgeChosen(Message):
     edge: Edge
+
+
+class EdgeGrid(ScrollView, can_focus=True):
+    """Rows of `EdgeRows` under a fixed header line; a cursor row; draws only what is visible."""
+
+    BINDINGS = [
+        Binding("up", "cursor(-1)", show=False),
+        Binding("down", "cursor(1)", show=False),
+        Binding("pageup", "page(-1)", show=False),
+        Binding("pagedown", "page(1)", show=False),
+        Binding("home", "to(0)", show=False),
+        Binding("end", "to(-1)", show=False),
+    ]
+    COMPONENT_CLASSES = {"edge-grid--header", "edge-grid--cursor", "edge-grid--stripe"}
+    DEFAULT_CSS = """
+    EdgeGrid { background: $surface; }
+    EdgeGrid > .edge-grid--header { text-style: bold; background: $panel; }
+    EdgeGrid > .edge-grid--stripe { background: $surface-lighten-1; }
+    EdgeGrid > .edge-grid--cursor { background: $secondary-muted; }
+    EdgeGrid:focus > .edge-grid--cursor { background: $accent; }
+    """
+
+    def __init__(self, rows: EdgeRows, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.source = rows
+        self.rows: list[int] = []
+        self.cursor_row = 0
+        self.line_width = sum(c.width + 1 for c in COLUMNS)
+
+    @property
+    def row_count(self) -> int:
+        return len(self.rows)
+
+    def set_rows(self, rows: list[int], cursor_row: int = 0) -> None:
+        self.rows = rows
+        self.virtual_size = Size(self.line_width, len(rows) + 1)  # + the header line
+        self.cursor_row = min(max(0, cursor_row), max(0, len(rows) - 1))
+        self.refresh()
+
+    def cursor_edge(self) -> Edge | None:
+        return self.source.edges[self.rows[self.cursor_row]] if self.rows else None
+
+    # ---- drawing ----
+
+    def _page(self) -> int:
+        return max(1, self.scrollable_content_region.height - 1)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        base = self.rich_style
+        scroll_x, scroll_y = self.scroll_offset
+        if y == 0:
+            text = " ".join(f"{c.name:>{c.width}}" if c.right else f"{c.name:<{c.width}}" for c in COLUMNS)
+            segments = [Segment(text, base + self.get_component_rich_style("edge-grid--header"))]
+        else:
+            index = scroll_y + y - 1
+            if index >= len(self.rows):
+                return Strip.blank(width, base)
+            segments = self._row_segments(index, base)
+        return Strip(segments).crop(scroll_x, scroll_x + width).adjust_cell_length(width, base)
+
+    def _row_segments(self, index: int, base: Style) -> list[Segment]:
+        texts, state = self.source.cells(self.rows[index])
+        if index == self.cursor_row:
+            base = base + self.get_component_rich_style("edge-grid--cursor")
+        elif index % 2:
+            base = base + self.get_component_rich_style("edge-grid--stripe")
+        segments = []
+        for col, text in zip(COLUMNS, texts):
+            cell = f"{text:>{col.width}}" if col.right else f"{text:<{col.width}}"
+            style = base + STATE_STYLE[state] if col.name == "state" else base + FLAGS_STYLE if col.name == "flags" else base
+            segments += [Segment(cell[: col.width], style), Segment(" ", base)]
+        return segments
+
+    # ---- the cursor ----
+
+    def move_cursor(self, row: int, announce: bool = True) -> None:
+        if not self.rows:
+            return
+        self.cursor_row = min(max(0, row), len(self.rows) - 1)
+        page = self._page()
+        if self.cursor_row < self.scroll_y:
+            self.scroll_to(y=self.cursor_row, animate=False)
+        elif self.cursor_row >= self.scroll_y + page:
+            self.scroll_to(y=self.cursor_row - page + 1, animate=False)
+        self.refresh()
+        if announce and self.has_focus:  # only the user's moves select
+            self.post_message(EdgeChosen(self.cursor_edge()))
+
+    def action_cursor(self, delta: int) -> None:
+        self.move_cursor(self.cursor_row + delta)
+
+    def action_page(self, direction: int) -> None:
+        self.move_cursor(self.cursor_row + direction * self._page())
+
+    def action_to(self, row: int) -> None:
+        self.move_cursor(row if row >= 0 else len(self.rows) - 1)
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y == 0:
+            self.post_message(HeaderClicked(event.x + int(self.scroll_x)))
+        else:
+            self.move_cursor(int(self.scroll_y) + event.y - 1)
+
+    def on_focus(self, event: events.Focus) -> None:
+        if self.rows:
+            self.post_message(EdgeChosen(self.cursor_edge()))  # the row under the cursor is the selection
+
+
+@dataclass
+class HeaderClicked(Message):
+    x: int
 
 
 class EdgeTable(Vertical):
@@ -47,119 +155,81 @@ class EdgeTable(Vertical):
     ]
     DEFAULT_CSS = """
     EdgeTable Input { height: 1; border: none; padding: 0 1; background: $boost; }
-    EdgeTable DataTable { height: 1fr; }
+    EdgeTable EdgeGrid { height: 1fr; }
     """
 
     def __init__(self, state: ExplorerState, id: str | None = None) -> None:
         super().__init__(id=id)
         self.state = state
+        self.source = EdgeRows(state)
         self.sort_name, self.reverse = "visiting order", False
         self.filter_terms: list[str] = []
-        self.index = {e.key: i for i, e in enumerate(state.graph.edges)}
-        self._syncing = False
+        self._stale = False
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="/ filter: words that must all match, e.g. 'a1.0 removed pinned'", id="edge-filter")
-        table = DataTable(id="edge-data", cursor_type="row", zebra_stripes=True)
-        for c, w in zip(COLUMNS, WIDTHS):
-            table.add_column(c, key=c, width=w)
-        yield table
+        yield EdgeGrid(self.source, id="edge-data")
 
     @property
-    def table(self) -> DataTable:
-        return self.query_one(DataTable)
+    def table(self) -> EdgeGrid:
+        return self.query_one(EdgeGrid)
 
     def on_mount(self) -> None:
         self.rebuild()
+        self.set_interval(RESELECT_S, self._reselect_if_stale)
 
     # ---- rows ----
 
-    def row(self, e: Edge) -> tuple:
-        v = self.state.view(e)
-        state = edge_state(e, v)
-        return (
-            "" if v.seq is None else str(v.seq),
-            e.sender.label,
-            e.receiver.label,
-            e.type.value,
-            Text(state, style=STATE_STYLE[state]),
-            Text(format_delta(v.delta), justify="right"),
-            Text(edge_flags(v), style="yellow bold"),
-        )
-
-    def _matches(self, e: Edge) -> bool:
-        if not self.filter_terms:
-            return True
-        v = self.state.view(e)
-        hay = f"{e.sender.label} {e.receiver.label} {e.sender} {e.receiver} {e.type.value} {edge_state(e, v)} {edge_flags(v)} {v.decided_by or ''}".lower()
-        return all(t in hay for t in self.filter_terms)
-
     def visible_edges(self) -> list[Edge]:
-        edges = [e for e in self.state.graph.edges if self._matches(e)]
-        key = SORTS[self.sort_name]
-        if key is not None:
-            edges.sort(key=lambda e: key(e, self.state.view(e)))
-        if self.reverse:
-            edges.reverse()
-        return edges
+        return [self.source.edges[i] for i in self.table.rows]
 
     def rebuild(self) -> None:
-        table = self.table
-        selected = self._cursor_edge()
-        edges = self.visible_edges()
-        self._syncing = True
-        try:
-            table.clear()
-            for e in edges:
-                table.add_row(*self.row(e), key=str(self.index[e.key]))
-        finally:
-            self._syncing = False
-        self._shown = {str(self.index[e.key]): e for e in edges}
-        if selected is not None:
-            self.show_edge(selected)
-        self.border_title = f"{len(edges)} edges, sorted by {self.sort_name}{' (reversed)' if self.reverse else ''}"
+        """Filter and sort again; the cursor stays on its edge if that edge still shows."""
+        grid = self.table
+        selected = grid.cursor_edge()
+        rows = self.source.select(self.filter_terms, self.sort_name, self.reverse)
+        position = {i: r for r, i in enumerate(rows)}
+        keep = position.get(self.source.index[selected.key]) if selected is not None else None
+        offset = grid.cursor_row - int(grid.scroll_y)
+        grid.set_rows(rows, keep or 0)
+        if keep is not None:
+            grid.scroll_to(y=max(0, keep - offset), animate=False)
+        self._stale = False
+        self.border_title = f"{len(rows)} edges, sorted by {self.sort_name}{' (reversed)' if self.reverse else ''}"
 
     def update_edges(self, keys: set) -> None:
-        rows = [str(self.index[k]) for k in keys if str(self.index[k]) in self._shown]
-        if len(rows) > REBUILD_OVER:
-            self.rebuild()
+        """Some edges changed: redraw the visible rows; re-filter later if the selection depends on them."""
+        if not keys:
             return
-        table = self.table
-        for row_key in rows:
-            for col, value in zip(COLUMNS, self.row(self._shown[row_key])):
-                table.update_cell(row_key, col, value)
+        self.source.note_changed(keys)
+        if self.source.depends_on_state(self.filter_terms, self.sort_name):
+            self._stale = True
+        self.table.refresh()
+
+    def _reselect_if_stale(self) -> None:
+        if self._stale and self.table.is_on_screen:
+            self.rebuild()
 
     # ---- selection ----
 
-    def _cursor_edge(self) -> Edge | None:
-        table = self.table
-        if not getattr(self, "_shown", None) or table.row_count == 0:
-            return None
-        row_key, _ = table.coordinate_to_cell_key((min(table.cursor_row, table.row_count - 1), 0))
-        return self._shown.get(row_key.value)
-
     def show_edge(self, edge: Edge) -> None:
         """Move the cursor to `edge` (if it passes the filter) without announcing it again."""
-        key = str(self.index[edge.key])
-        if key not in self._shown:
-            return
-        self._syncing = True
+        i = self.source.index[edge.key]
         try:
-            self.table.move_cursor(row=self.table.get_row_index(key), animate=False)
-        finally:
-            self._syncing = False
-
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        event.stop()
-        if self._syncing or event.row_key is None or not self.table.has_focus:  # only the user's moves select
+            row = self.table.rows.index(i)
+        except ValueError:
             return
-        edge = self._shown.get(event.row_key.value)
-        if edge is not None:
-            self.post_message(EdgeChosen(edge))
+        self.table.move_cursor(row, announce=False)
 
-    def on_descendant_focus(self, event) -> None:
-        if event.widget is self.table and (edge := self._cursor_edge()) is not None:
-            self.post_message(EdgeChosen(edge))  # the row under the cursor is the selection
+    def show_node(self, node: Node) -> None:
+        """Move the cursor to the first row into `node` (else out of it), without announcing it."""
+        edges = self.source.edges
+        rows = self.table.rows
+        for match in (lambda e: e.receiver == node, lambda e: e.sender == node):
+            row = next((r for r, i in enumerate(rows) if match(edges[i])), None)
+            if row is not None:
+                self.table.move_cursor(row, announce=False)
+                return
 
     # ---- filter and sort ----
 
@@ -180,3 +250,17 @@ class EdgeTable(Vertical):
     def action_reverse_sort(self) -> None:
         self.reverse = not self.reverse
         self.rebuild()
+
+    def on_header_clicked(self, message: HeaderClicked) -> None:
+        """A click on a column's name sorts by it (again: reversed)."""
+        x = 0
+        for col in COLUMNS:
+            if x <= message.x < x + col.width + 1:
+                if col.name in SORTS:
+                    if self.sort_name == col.name:
+                        self.reverse = not self.reverse
+                    else:
+                        self.sort_name, self.reverse = col.name, False
+                    self.rebuild()
+                return
+            x += col.width + 1

@@ -13,12 +13,11 @@ from textual.widgets.tree import TreeNode
 
 from acdc_tui.core.architecture import TREE_ORDER
 from acdc_tui.core.graph import Edge, Node
+from acdc_tui.ui.cell_states import ASCII_MARKS, MARKS, CellState
 from acdc_tui.ui.state import ExplorerState, edge_flags, edge_state, format_delta
 
 STATE_STYLE = {"pending": "dim", "current": "black on yellow", "alive": "green", "dead": "red strike"}
 EDGE_STYLE = {"pending": "dim", "kept": "green", "removed": "red", "structural": "dim"}
-STATE_MARK = {"pending": "·", "current": "▶", "alive": "●", "dead": "✗"}
-ASCII_MARK = {"pending": ".", "current": ">", "alive": "o", "dead": "x"}
 
 
 def group_of(node: Node) -> str:
@@ -108,7 +107,7 @@ class HookTree(Tree, inherit_bindings=False):
     def node_label(self, n: Node) -> Text:
         state = self.state.node_state(n)
         kept, removed, total = self.state.in_counts(n)
-        mark = (ASCII_MARK if self.ascii_only else STATE_MARK)[state]
+        mark = (ASCII_MARKS if self.ascii_only else MARKS)[CellState(state)]
         text = Text(f"{mark} {n.label}", style=STATE_STYLE[state])
         if total:
             text.append(f"  {kept}", style="green")

@@ -11,6 +11,7 @@ from rich.style import Style
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.widget import Widget
 
 Span = tuple[int, int, Style]  # start column, end column, style over the line's own style
 
@@ -26,6 +27,8 @@ class LinesView(ScrollView, can_focus=True):
         self.styles_: list[Style | None] = []
         self._width = 0
         self._follow = True  # stick to the bottom until the user scrolls up
+        self.pinned: list[str] = []  # lines fixed at the top: they do not scroll
+        self.pinned_style: Style | None = None
 
     def set_lines(self, lines: list[str], styles: list[Style | None] | None = None) -> None:
         self.lines = list(lines)
@@ -50,8 +53,23 @@ class LinesView(ScrollView, can_focus=True):
         super().watch_scroll_y(old, new)
         self._follow = new >= self.max_scroll_y
 
+    def pin(self, lines: list[str], style: Style | None = None) -> None:
+        """Fix `lines` above the scrolling ones (a header that stays in view)."""
+        self.pinned, self.pinned_style = list(lines), style
+        self._resize()
+
+    @property
+    def visible_lines(self) -> int:
+        """How many of the scrolling lines fit under the pinned ones."""
+        return max(0, self.scrollable_content_region.height - len(self.pinned))
+
     def _resize(self) -> None:
-        self.virtual_size = Size(self._width, len(self.lines))
+        size = Size(max(self._width, max((len(l) for l in self.pinned), default=0)), len(self.lines) + len(self.pinned))
+        if size != self.virtual_size:
+            # Not `self.virtual_size = size`: that lays out the whole screen (0.1 s at GPT-2 scale) on
+            # every append. Only the scrollbars need to know; they lay out again if they appear or go.
+            self.set_reactive(Widget.virtual_size, size)
+            self._scroll_update(size)
         self.refresh()
 
     def spans(self, index: int) -> list[Span]:
@@ -60,9 +78,12 @@ class LinesView(ScrollView, can_focus=True):
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
-        index = scroll_y + y
         width = self.scrollable_content_region.width
         base = self.rich_style
+        if y < len(self.pinned):
+            style = base + self.pinned_style if self.pinned_style else base
+            return Strip([Segment(self.pinned[y], style)]).crop(0, width).adjust_cell_length(width, base)
+        index = scroll_y + y - len(self.pinned)
         if index >= len(self.lines):
             return Strip.blank(width, base)
         text = self.lines[index]

@@ -1,0 +1,166 @@
+"""`acdc-tui serve`: the explorer in a local web browser, for runs on a remote box.
+
+textual-serve runs one explorer process per browser tab and relays its screen over a websocket.
+Given run options, `serve` first starts the run as its own process (paused, with its journal), and
+every tab attaches to that one run (`acdc-tui attach JOURNAL`); given a journal, tabs attach to it;
+given a circuit file, tabs browse it (`acdc-tui open FILE`). It listens on 127.0.0.1 by default:
+reach it from your own machine through an SSH tunnel, never an open port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import shlex
+import socket
+import sys
+from pathlib import Path
+
+from acdc_tui.core.errors import UserError
+
+DEFAULT_PORT = 8000
+SERVE_ONLY = ("circuit", "port", "host", "command")  # the rest of the namespace is the explorer's options
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"port {text!r} is not a number, e.g. --port 8000") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is out of range: give 1 to 65535, e.g. --port 8000")
+    return port
+
+
+def add_parser(subparsers) -> None:
+    from acdc_tui.cli.main import _add_explorer_options, _add_run_options
+
+    p = subparsers.add_parser(
+        "serve",
+        prog="acdc-tui serve",
+        usage="acdc-tui serve [--port N] [--host ADDRESS] [JOURNAL | CIRCUIT_FILE | run options]",
+        help="serve the explorer to a web browser (textual-serve); reach a remote box with ssh -L",
+        description="Serve the explorer to a web browser: a run's journal to attach to, a circuit file to browse, or the run options of a new run. "
+        f"From your machine: ssh -L {DEFAULT_PORT}:localhost:{DEFAULT_PORT} REMOTE, then open http://localhost:{DEFAULT_PORT}.",
+    )
+    p.add_argument("circuit", nargs="?", help="a journal to attach to, or a circuit file to browse (without it, the run options start a new run)")
+    p.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: only this machine, reached through an SSH tunnel)")
+    _add_run_options(p, threshold_required=False)
+    _add_explorer_options(p)
+
+
+def explorer_argv(args: argparse.Namespace) -> tuple[list[str], Path | None]:
+    """The command line of the explorer each browser tab gets, and the journal of the run it started
+    (given run options; else None). Checks the arguments first."""
+    from acdc_tui.cli.main import build_explorer_parser, check_task_source
+    from acdc_tui.runs.journal.view import is_journal
+
+    if args.headless:
+        raise UserError("serve shows the explorer in a browser: leave out --headless (acdc-tui run is the headless way)")
+    options = _explorer_options(build_explorer_parser(), args)
+    ascii_flag = ["--ascii"] if args.ascii else []
+    if args.circuit is None:
+        check_task_source(args)
+        journal = _start_run(args).resolve()
+        return [sys.executable, "-m", "acdc_tui", "attach", str(journal), *ascii_flag], journal
+    given = [o for o in options if o.startswith("--") and o != "--ascii"]
+    if given:
+        raise UserError(f"serve takes a journal, a circuit file or run options, not both: drop {given[0]} or {args.circuit}")
+    path = Path(args.circuit)
+    if not path.is_file():
+        raise UserError(f"{args.circuit!r} does not exist: give a run's journal, or a circuit file (acdc-tui JSON, EAP-IG JSON, reference .pth)")
+    if is_journal(path):
+        from acdc_tui.runs.journal.reader import JournalReader
+
+        JournalReader(path).close()  # not a journal of ours: one line here, not in the browser
+        return [sys.executable, "-m", "acdc_tui", "attach", str(path.resolve()), *ascii_flag], None
+    from acdc_tui.runs.sources import load_any
+
+    load_any(path)  # a broken file fails here, in one line, not in the browser
+    return [sys.executable, "-m", "acdc_tui", "open", str(path.resolve()), *ascii_flag], None
+
+
+def _start_run(args: argparse.Namespace) -> Path:
+    """Start the run process the browser tabs will attach to; its journal once the model is loaded."""
+    from acdc_tui.cli import run_cmd
+    from acdc_tui.cli.explore_cmd import run_argv
+    from acdc_tui.runs.client import RunClient
+    from acdc_tui.runs.launch import spawn
+    from acdc_tui.runs.paths import new_journal_path, sidecar
+
+    journal = Path(args.journal) if getattr(args, "journal", None) else new_journal_path(run_cmd.task_label(args), args.threshold)
+    process, output = spawn(run_argv(args, journal, sidecar(journal, ".json")), journal)
+    print(f"acdc-tui: started the run (pid {process.pid}, journal {journal}); loading its model ...", file=sys.stderr)
+    client = RunClient(journal, process, output)
+    client.wait_ready(lambda: False)
+    client.close()
+    return journal
+
+
+def _explorer_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    """The explorer options in `args` that differ from their defaults, as command-line words."""
+    words: list[str] = []
+    for action in parser._actions:
+        if not action.option_strings or action.dest in SERVE_ONLY or action.dest == "help":
+            continue
+        value = getattr(args, action.dest, action.default)
+        if value == action.default or value is None:
+            continue
+        flag = action.option_strings[-1] if action.option_strings[-1].startswith("--") else action.option_strings[0]
+        if isinstance(action, argparse._StoreTrueAction):
+            words.append(flag)
+        elif isinstance(action, argparse._AppendAction):
+            for item in value:
+                words += [flag, str(item)]
+        else:
+            words += [flag, str(value)]
+    return words
+
+
+def check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise UserError(f"port {port} on {host} is in use: give another one with --port") from None
+            raise UserError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    check_port_free(args.host, args.port)
+    argv, started = explorer_argv(args)
+    command = shlex.join(argv)
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise UserError("serve needs textual-serve: pip install textual-serve (it is a dependency of acdc-tui; reinstall with .ci/setup)") from None
+    url = f"http://{'localhost' if args.host in ('127.0.0.1', 'localhost', '::1') else args.host}:{args.port}"
+    print(f"acdc-tui: serving the explorer at {url} (one explorer per browser tab; Ctrl+C stops)", file=sys.stderr)
+    if args.host in ("127.0.0.1", "localhost", "::1"):
+        print(f"acdc-tui: from your own machine: ssh -L {args.port}:localhost:{args.port} THIS_HOST, then open http://localhost:{args.port}", file=sys.stderr)
+    try:
+        Server(command, host=args.host, port=args.port, title="acdc-tui", public_url=url).serve()
+    finally:
+        if started is not None:
+            _leave_run(started)
+    return 0
+
+
+def _leave_run(journal: Path) -> None:
+    """When the server stops: a run it started that never began is stopped; one under way goes on."""
+    from acdc_tui.runs.journal.reader import JournalReader
+    from acdc_tui.runs.journal.schema import CommandKind
+
+    reader = JournalReader(journal)
+    try:
+        if not reader.alive():
+            return
+        if reader.status().get("done", 0) == 0:
+            reader.send(CommandKind.STOP, None, "serve")
+            print(f"acdc-tui: stopped the run that no browser started (journal {journal})", file=sys.stderr)
+        else:
+            print(f"acdc-tui: the run goes on (journal {journal}); reattach with: acdc-tui attach {journal}", file=sys.stderr)
+    finally:
+        reader.close()
