@@ -103,3 +103,29 @@ def describe_spec(spec: GraphSpec) -> str:
 def kept_keys(c: Circuit) -> set[tuple[Node, Node]]:
     """The tested edges `c` keeps, as graph keys (what diff compares)."""
     return {(e.sender, e.receiver) for e in c.edges if e.present and e.type is not EdgeType.PLACEHOLDER}
+
+
+def format_diff(result: CircuitDiff, changes_only: bool = False) -> str:
+    """The text `acdc-tui diff` prints (and the explorer shows): rows by side, then a summary line."""
+    sides = [DiffSide.ONLY_A, DiffSide.ONLY_B] + ([] if changes_only else [DiffSide.BOTH])
+    lines: list[str] = []
+    width = max((len(_edge_label(r)) for side in sides for r in result.rows(side)), default=0)
+    for side in sides:
+        rows = result.rows(side)
+        lines.append(f"{side.value[0].upper()}{side.value[1:]} ({_count(len(rows))}):")
+        lines += [f"  {_edge_label(r):<{width}}  A: {_state(r.a)}  B: {_state(r.b)}".rstrip() for r in rows]
+    lines.append(f"Summary: {result.summary()}")
+    return "\n".join(lines) + "\n"
+
+
+def _edge_label(row: DiffRow) -> str:
+    return f"{row.edge.sender.label} -> {row.edge.receiver.label}"
+
+
+def _state(s: EdgeState) -> str:
+    delta = "Δ n/a" if s.delta is None else f"Δ {s.delta:+.6g}"
+    return f"{s.decision:<22} {delta:<14}"
+
+
+def _count(n: int) -> str:
+    return f"{n} edge" + ("" if n == 1 else "s")

@@ -81,3 +81,36 @@ def branches_of(journal: str | Path, folder: Path | None = None) -> list[tuple[P
         if parent and Path(parent.get("journal", "")).resolve() == journal:
             out.append((path, parent))
     return out
+
+
+def family_of(journal: str | Path) -> list[tuple[Path, int, str]]:
+    """The run's whole family, root first, each branch under its parent: (journal, depth, label)."""
+    root = Path(journal).resolve()
+    seen = {root}
+    while True:  # up to the first run
+        reader = JournalReader(root)
+        parent = (reader.meta.get("parent") or {}).get("journal")
+        reader.close()
+        if not parent or not Path(parent).is_file() or Path(parent).resolve() in seen:
+            break
+        root = Path(parent).resolve()
+        seen.add(root)
+    out: list[tuple[Path, int, str]] = []
+
+    def visit(path: Path, depth: int, point: dict | None) -> None:
+        reader = JournalReader(path)
+        tau = reader.runs()[0][1] if reader.runs() else None
+        reader.close()
+        if point is None:
+            label = f"{path.name}  (τ {tau:g})" if tau is not None else path.name
+        else:
+            change = f"τ {point['threshold']:g}" if point.get("threshold") is not None else "same τ"
+            extra = len(point.get("pins") or []) + len(point.get("force_prunes") or [])
+            label = f"{path.name}  (from event {point['step']}, {change}{f', {extra} overrides' if extra else ''})"
+        out.append((path, depth, label))
+        for child, child_point in branches_of(path):
+            if child.resolve() not in {p.resolve() for p, _, _ in out}:
+                visit(child, depth + 1, child_point)
+
+    visit(root, 0, None)
+    return out

@@ -86,6 +86,7 @@ class RunClient:
         self.replayer = Replayer(self.graph, start_threshold(self._reader, 1), bool(settings.get("abs_value_threshold")), bool(settings.get("tree_shaking")))
         self.events, self._pos, self._stopped_early = [], 0, False
         self.timeline = Timeline(RunFacts.of(self.replayer.run))
+        self.generation = getattr(self, "generation", -1) + 1
 
     # ---- what the UI reads ----
 
@@ -183,7 +184,7 @@ class RunClient:
             events, edges, notes = self.poll()
             status = self.status()
             if events or edges or notes or status != last_status:
-                emit(Batch(tuple(events), edges, status, tuple(notes)))
+                emit(Batch(tuple(events), edges, status, tuple(notes), len(self.timeline) - 1, self.generation))
                 last_status = status
             if len(events) < MAX_EVENTS_PER_READ:
                 time.sleep(FLUSH_S)

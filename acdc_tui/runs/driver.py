@@ -53,6 +53,8 @@ class Batch:
     edges: dict[tuple[Node, Node], EdgeView]  # edges whose state may have changed
     status: RunStatus
     notes: tuple[str, ...] = ()  # one-line results of commands (exports, errors)
+    position: int = -1  # the client's timeline index these views are at (time travel: runs/timeline.py)
+    generation: int = 0  # bumped when the client starts its replay over (a resumed early stop)
 
 
 def edge_view(run: AcdcRun, edge: Edge) -> EdgeView:

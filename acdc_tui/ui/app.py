@@ -8,6 +8,7 @@ Keys become commands the client writes to the journal. Widgets are only touched 
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import math
 import sys
@@ -31,6 +32,7 @@ from acdc_tui.io.dot import to_dot
 from acdc_tui.runs.client import RunClient
 from acdc_tui.runs.driver import Batch
 from acdc_tui.ui.state import ExplorerState
+from acdc_tui.ui.time_travel import TIME_ACTIONS, TimeTravelMixin, past_override
 from acdc_tui.ui.widgets.bars import StatusBar, TitleBar, status_text
 from acdc_tui.ui.widgets.circuit_view import CircuitView
 from acdc_tui.ui.widgets.decision_log import DecisionLog
@@ -69,6 +71,7 @@ ACTIONS = [
     Action("ctrl+b", "toggle_sidebar", "Side bar", "show or hide the hook-point tree", footer=False),
     Action("f1", "help", "Help", "list every key"),
     Action("R", "resume", "Resume", "resume a stopped or crashed run in a new run process", footer=False),
+    *[Action(key, name, title, help, footer=False) for key, name, title, help in TIME_ACTIONS],
     Action("q", "quit_app", "Quit", "quit (asks first while a run is in progress: leave it running, or stop it)"),
 ]
 
@@ -102,7 +105,7 @@ def help_text() -> str:
     return "\n".join(lines)
 
 
-class ExplorerApp(App):
+class ExplorerApp(TimeTravelMixin, App):
     TITLE = "acdc-tui"
     CSS = """
     #loading { height: 1fr; content-align: center middle; color: $text-muted; }
@@ -143,6 +146,12 @@ class ExplorerApp(App):
         self.load_error: str | None = None
         self.left_running = False  # quit with the run left going in the background
         self._live_run = False
+        # time travel (ui/time_travel.py): a cursor while showing the past; the timeline index and
+        # replay generation the shown state is at; overrides marked in the past for a branch
+        self.cursor = None
+        self.position, self.generation = -1, 0
+        self.branch_pins: list[str] = []
+        self.branch_prunes: list[str] = []
         self._quit_after_export = False
 
     # ---- layout ----
@@ -229,27 +238,60 @@ class ExplorerApp(App):
 
     def on_run_update(self, message: RunUpdate) -> None:
         batch = message.batch
-        changes = self.state.apply(batch)
-        self.query_one("#log", DecisionLog).add_events(batch.events)
+        log = self.query_one("#log", DecisionLog)
+        log.add_events(batch.events)
         for note in batch.notes:
-            self.query_one("#log", DecisionLog).add_note(note)
+            log.add_note(note)
             self.notify(note, severity="error" if note.startswith("error") else "information")
             if self._quit_after_export:
                 self._quit_after_export = False
                 if note.startswith("exported"):
                     self.client.stop()
                     self.exit()
+        self._live_status = batch.status
+        if self.cursor is not None:  # showing the past: the run goes on, its events are recorded, the view stays
+            self.state.apply(dataclasses.replace(batch, edges={}, status=self.state.status))
+            self._show_changes(None, self.state.status, where=self._where())
+            return
+        if batch.generation != self.generation:  # the client replayed from scratch (a resumed early stop)
+            self.generation, self.position = batch.generation, batch.position
+        elif batch.position < self.position:  # older than what is shown (just back from the past)
+            batch = dataclasses.replace(batch, edges={})
+        else:
+            self.position = batch.position
+        self._show_changes(self.state.apply(batch), batch.status)
+
+    def _show_changes(self, changes, status, where: str = "") -> None:
+        """Redraw what a change of the shown state touched (a live batch, or a move in time)."""
+        self.query_one("#status", StatusBar).update(status_text(status, ascii_only=self.ascii_only, where=where))
+        if changes is None:
+            return
         self.query_one("#sidebar", HookTree).refresh_items(changes.nodes, changes.edges)
         self.query_one("#edges", EdgeTable).update_edges(changes.edges)
         self.query_one("#overview", Overview).changed()
         self.query_one("#spark", Sparkline).data = self.state.metric_series[-2000:]
-        self.query_one("#status", StatusBar).update(status_text(batch.status, ascii_only=self.ascii_only))
         if self.client is not None:
             self.query_one("#title", TitleBar).update(self._title())
         if changes.edges or changes.nodes:
             self.query_one("#dag", CircuitView).changed()
         if self.selected is not None:
             self.query_one("#details", Details).refresh_body()
+
+    def switch_to(self, journal: Path, process=None, output=None) -> None:
+        """Follow another run's journal (a branch, a parent) in this window."""
+        self.run_worker(self._switch(journal, process, output), exclusive=True, group="switch")
+
+    async def _switch(self, journal: Path, process, output) -> None:
+        self.workers.cancel_group(self, "run")
+        self.client.close()
+        self.client = RunClient(journal, process, output)
+        self._live_run, self.cursor, self.position, self.generation = False, None, -1, 0
+        self.branch_pins, self.branch_prunes = [], []
+        self.selected = None
+        if self.query("#main"):
+            await self.query_one("#main").remove()
+        await self.mount(Static(f"Loading {journal.name} …", id="loading"), before=self.query_one("#status"))
+        self._connect()
 
     # ---- browsing a file ----
 
@@ -329,6 +371,8 @@ class ExplorerApp(App):
             self.client.step_node()
 
     def _override(self, what: str) -> None:
+        if past_override(self, {"clear_override": "clear_override"}.get(what, what)):
+            return
         if self._live() and (edge := self._selected_edge()) is not None:
             getattr(self.client, what)(edge)
 

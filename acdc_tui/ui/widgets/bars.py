@@ -8,13 +8,14 @@ from textual.widgets import Static
 from acdc_tui.runs.driver import RunStatus
 from acdc_tui.runs.progress import format_duration
 
-MODE_STYLE = {"running": "black on green", "stepping": "black on cyan", "paused": "black on yellow", "finished": "black on blue", "loading": "black on magenta", "viewing": "black on blue", "error": "white on red"}
+MODE_STYLE = {"running": "black on green", "stepping": "black on cyan", "paused": "black on yellow", "finished": "black on blue", "loading": "black on magenta", "viewing": "black on blue", "error": "white on red", "past": "black on bright_white", "stopped": "black on yellow", "crashed": "white on red", "failed": "white on red"}
 
 
-def status_text(status: RunStatus | None, mode: str | None = None, ascii_only: bool = False) -> Text:
+def status_text(status: RunStatus | None, mode: str | None = None, ascii_only: bool = False, where: str = "") -> Text:
+    """`where`: a note after the mode, e.g. the event time travel stands at."""
     mode = mode or (status.mode if status else "loading")
     t = Text()
-    t.append(f" {mode.upper()} ", style=MODE_STYLE.get(mode, "reverse"))
+    t.append(f" {mode.upper()}{' ' + where if where else ''} ", style=MODE_STYLE.get(mode, "reverse"))
     if status is None:
         return t
     sep = " | " if ascii_only else " │ "

@@ -92,3 +92,56 @@ class HelpScreen(ModalScreen[None]):
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)
+
+
+class Choose(ModalScreen[str | None]):
+    """Pick one of several (value, label) choices with the arrows and enter."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DEFAULT_CSS = """
+    Choose { align: center middle; }
+    Choose > Vertical { width: 100; max-width: 95%; height: auto; max-height: 80%; border: round $accent; background: $surface; padding: 0 1; }
+    Choose OptionList { height: auto; max-height: 20; }
+    """
+
+    def __init__(self, title: str, choices: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.title_, self.choices = title, choices
+
+    def compose(self) -> ComposeResult:
+        from textual.widgets import OptionList
+
+        with Vertical():
+            yield Label(self.title_)
+            yield OptionList(*[label for _, label in self.choices], id="choices")
+            yield Static("(enter: choose, esc: cancel)", classes="dim")
+
+    def on_option_list_option_selected(self, event) -> None:
+        self.dismiss(self.choices[event.option_index][0])
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class TextScreen(ModalScreen[None]):
+    """A long text to read (a diff): scrolls; escape or q closes it."""
+
+    BINDINGS = [Binding("escape,q", "dismiss", "Close")]
+    DEFAULT_CSS = """
+    TextScreen { align: center middle; }
+    TextScreen > VerticalScroll { width: 96%; height: 90%; border: round $accent; background: $surface; padding: 0 1; }
+    """
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+    def compose(self) -> ComposeResult:
+        from rich.text import Text
+        from textual.containers import VerticalScroll
+
+        with VerticalScroll():
+            yield Static(Text(self.text))
+
+    def action_dismiss(self) -> None:  # type: ignore[override]
+        self.dismiss(None)
