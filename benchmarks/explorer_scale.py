@@ -8,8 +8,10 @@ headlessly (Textual's Pilot). Each interaction sends one key and measures the ti
 screen update (compositor refresh) that shows its effect: switching tabs, scrolling, filtering and
 sorting all rows of the Edges tab, moving in the Overview (and the selection reaching the side bar
 and Details), drawing the Circuit tab. Each is measured with the run paused (after `--decide`
-edges) and again while the run goes at full speed in the same process (a thread, as today).
-Last, the run's rate: edges decided per second headless, and with the explorer open.
+edges) and again while the run goes at full speed. The run is its own process (`acdc-tui run
+--paused`, as the explorer starts it) and the explorer follows its journal, as in real use.
+Last, the run's rate: edges decided per second by the run process with no client, and with the
+explorer attached (Overview shown), each over `--seconds` after the same start.
 """
 
 from __future__ import annotations
@@ -111,10 +113,45 @@ async def interactions(app, timings: Timings) -> None:
     table.rebuild()
 
 
-async def explore(exp, size: tuple[int, int], decide: int) -> tuple[Timings, Timings]:
+def start_run(task_dir: Path, work: Path, name: str):
+    """A paused run process on the task, as the explorer starts one; returns (journal, process)."""
+    from acdc_tui.runs.client import RunClient
+    from acdc_tui.runs.launch import spawn
+
+    journal = work / f"{name}.journal"
+    process, output = spawn(["run", "--task-dir", str(task_dir), "--threshold", "0.001", "--paused", "--quiet", "--journal", str(journal), "--out", str(work / f"{name}.json")], journal)
+    client = RunClient(journal, process, output)
+    client.wait_ready(lambda: False)
+    client.close()
+    return journal, process
+
+
+def stop_run(journal: Path, process) -> None:
+    from acdc_tui.runs.journal.reader import JournalReader
+    from acdc_tui.runs.journal.schema import CommandKind
+
+    reader = JournalReader(journal)
+    reader.send(CommandKind.STOP, None, "benchmark")
+    reader.close()
+    process.wait(60)
+
+
+def decided(journal: Path) -> int:
+    from acdc_tui.runs.journal.reader import JournalReader
+
+    reader = JournalReader(journal)
+    try:
+        return int(reader.status().get("done") or 0)
+    finally:
+        reader.close()
+
+
+async def explore(task_dir: Path, work: Path, size: tuple[int, int], decide: int) -> tuple[Timings, Timings]:
+    from acdc_tui.runs.client import RunClient
     from acdc_tui.ui.app import ExplorerApp
 
-    app = ExplorerApp(exp=exp)
+    journal, process = start_run(task_dir, work, "frames")
+    app = ExplorerApp(client=RunClient(journal, process))
     frames = Frames()
     paused, running = Timings(frames), Timings(frames)
     async with app.run_test(size=size) as pilot:
@@ -130,33 +167,41 @@ async def explore(exp, size: tuple[int, int], decide: int) -> tuple[Timings, Tim
         await pilot.press("space")
         await interactions(app, running)
         await pilot.press("space")
+    stop_run(journal, process)
     return paused, running
 
 
-def rate_headless(exp, seconds: float) -> float:
-    start, n = time.perf_counter(), 0
-    for _ in exp.run.events():
-        n += 1
-        if time.perf_counter() - start > seconds:
-            break
-    return exp.run.records and sum(r.decided_by is not None for r in exp.run.records.values()) / (time.perf_counter() - start)
+def rate_headless(task_dir: Path, work: Path, seconds: float) -> float:
+    """The run process alone: played through its journal, nobody attached."""
+    from acdc_tui.runs.journal.reader import JournalReader
+    from acdc_tui.runs.journal.schema import CommandKind
+
+    journal, process = start_run(task_dir, work, "headless")
+    reader = JournalReader(journal)
+    reader.send(CommandKind.PLAY, None, "benchmark")
+    reader.close()
+    start = time.perf_counter()
+    time.sleep(seconds)
+    done, elapsed = decided(journal), time.perf_counter() - start
+    stop_run(journal, process)
+    return done / elapsed
 
 
-async def rate_explorer(exp, size: tuple[int, int], seconds: float) -> float:
+async def rate_explorer(task_dir: Path, work: Path, size: tuple[int, int], seconds: float) -> float:
+    from acdc_tui.runs.client import RunClient
     from acdc_tui.ui.app import ExplorerApp
 
-    app = ExplorerApp(exp=exp)
+    journal, process = start_run(task_dir, work, "explorer")
+    app = ExplorerApp(client=RunClient(journal, process))
     async with app.run_test(size=size) as pilot:
         while app.state is None or app.state.status is None or not app.query("#details"):
             await pilot.pause(0.05)
         start = time.perf_counter()
         await pilot.press("space")
         await pilot.pause(seconds)
-        await pilot.press("space")
-        elapsed = time.perf_counter() - start
-        while app.state.status.mode != "paused":
-            await pilot.pause(0.05)
-        return app.state.status.done / elapsed
+        done, elapsed = decided(journal), time.perf_counter() - start
+    stop_run(journal, process)
+    return done / elapsed
 
 
 def main() -> None:
@@ -164,28 +209,31 @@ def main() -> None:
     ap.add_argument("--size", default="160x50")
     ap.add_argument("--decide", type=int, default=4000, help="edges decided before the paused measurements")
     ap.add_argument("--seconds", type=float, default=20.0, help="length of each rate measurement")
+    ap.add_argument("--repeats", type=int, default=3, help="rate measurements of each kind")
     a = ap.parse_args()
     size = tuple(int(x) for x in a.size.split("x"))
 
-    import torch
+    import os
 
-    import tasks
-    from acdc_tui.runs.experiment import Settings, prepare
     from tests.conftest import GPT2_SHAPED_CONFIG, write_task_dir
 
-    task_dir = write_task_dir(Path(tempfile.mkdtemp()) / "gpt2-shaped", GPT2_SHAPED_CONFIG, seed=2)
-
-    def fresh():
-        return prepare(tasks.load_task(None, str(task_dir), "cpu", torch.float32), Settings(threshold=0.001))
-
-    exp = fresh()
-    print(f"GPT-2-small-shaped random model: {len(exp.graph.tested_edges)} tested edges ({len(exp.graph.edges)} rows with structural ones); terminal {a.size}; torch threads {torch.get_num_threads()}")
-    paused, running = asyncio.run(explore(exp, size, a.decide))
+    work = Path(tempfile.mkdtemp())
+    task_dir = write_task_dir(work / "gpt2-shaped", GPT2_SHAPED_CONFIG, seed=2)
+    print(f"GPT-2-small-shaped random model (12L x 12H, 32,923 tested edges, 33,367 rows); terminal {a.size}; "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; the run in its own process, the explorer following its journal")
+    paused, running = asyncio.run(explore(task_dir, work, size, a.decide))
     paused.print(f"frames with the run paused after {a.decide} edges:")
-    running.print("frames while the run goes at full speed (same process):")
-    headless = rate_headless(fresh(), a.seconds)
-    with_ui = asyncio.run(rate_explorer(fresh(), size, a.seconds))
-    print(f"run rate over {a.seconds:g} s: headless {headless:.0f} edges/s; explorer open (same process, Overview shown) {with_ui:.0f} edges/s ({with_ui / headless:.2f}x)")
+    running.print("frames while the run goes at full speed (its own process):")
+    rates = []
+    for i in range(a.repeats):  # alternate, to cancel drift
+        if i % 2 == 0:
+            rates.append((rate_headless(task_dir, work, a.seconds), asyncio.run(rate_explorer(task_dir, work, size, a.seconds))))
+        else:
+            with_ui = asyncio.run(rate_explorer(task_dir, work, size, a.seconds))
+            rates.append((rate_headless(task_dir, work, a.seconds), with_ui))
+    headless = statistics.median(r[0] for r in rates)
+    with_ui = statistics.median(r[1] for r in rates)
+    print(f"run rate over {a.seconds:g} s (median of {a.repeats}): no client {headless:.0f} edges/s; explorer attached (Overview shown) {with_ui:.0f} edges/s ({with_ui / headless:.2f}x)")
 
 
 if __name__ == "__main__":

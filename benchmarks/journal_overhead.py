@@ -52,7 +52,7 @@ def main() -> None:
         return time.perf_counter() - start, n
 
     def with_journal(i: int) -> tuple[float, int]:
-        run = new_run(exp, args.threshold)
+        new_run(exp, args.threshold)  # a fresh AcdcRun on exp (the loop takes exp.run)
         writer = JournalWriter.create(work / f"run{i}.journal", journal_meta(exp, recipe))
         writer.start_session(args.engine)
         writer.add_run(1, args.threshold)

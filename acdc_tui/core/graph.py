@@ -9,7 +9,7 @@ because ACDC's result depends on the order in which edges are tested.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Collection, Iterable, Mapping
 
@@ -32,6 +32,18 @@ class Node:
 
     name: str
     head: int | None = None
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Nodes key every dict of the run (records, absent sets, views): hash once, not per lookup.
+        object.__setattr__(self, "_hash", hash((self.name, self.head)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self):
+        # string hashes differ between processes: a pickled node (Ray, multiprocessing) hashes anew
+        return (Node, (self.name, self.head))
 
     @property
     def index_str(self) -> str:

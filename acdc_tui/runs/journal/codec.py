@@ -60,9 +60,19 @@ def encode_value(kind: str, value: Any) -> Any:
     return value
 
 
+_FIELDS: dict[type, tuple[tuple[str, str], ...]] = {}
+
+
+def _fields(cls: type) -> tuple[tuple[str, str], ...]:
+    """(name, type) of an event class's fields, looked up once per class."""
+    if cls not in _FIELDS:
+        _FIELDS[cls] = tuple((f.name, str(f.type)) for f in dataclasses.fields(cls))
+    return _FIELDS[cls]
+
+
 def encode_event(event: Event) -> tuple[str, dict]:
     """(kind, fields) of an event; `seq` is among the fields."""
-    fields = {f.name: encode_value(str(f.type), getattr(event, f.name)) for f in dataclasses.fields(event)}
+    fields = {name: encode_value(kind, getattr(event, name)) for name, kind in _fields(type(event))}
     return type(event).__name__, fields
 
 
@@ -101,5 +111,5 @@ class EventDecoder:
         cls = EVENT_KINDS.get(kind)
         if cls is None:
             raise UserError(f"the journal holds an event of unknown kind {kind!r}: it was written by a newer acdc-tui; upgrade to read it")
-        values = {f.name: self.value(str(f.type), fields[f.name]) for f in dataclasses.fields(cls)}
+        values = {name: self.value(kind, fields[name]) for name, kind in _fields(cls)}
         return cls(**values)
