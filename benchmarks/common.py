@@ -113,7 +113,8 @@ class CliRun:
 
 
 def run_cli(argv: list[str], env: dict[str, str] | None = None, workdir: Path | None = None, timeout: float | None = None) -> CliRun:
-    """`acdc-tui run ARGV --quiet` in a child process, with its own journal and circuit file."""
+    """`acdc-tui run ARGV --quiet` in a child process, with its own journal and circuit file in a new
+    folder under `workdir` (default: the system's temporary folder), left for the caller to read or remove."""
     workdir = Path(tempfile.mkdtemp(prefix="acdc-bench-", dir=workdir))
     journal, out = workdir / "run.journal", workdir / "circuit.json"
     full = ["run", *argv, "--quiet", "--out", str(out), "--journal", str(journal)]

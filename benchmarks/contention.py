@@ -22,7 +22,9 @@ otherwise quiet machine; the header records the load average at the start.
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -48,10 +50,9 @@ def timed(args_run: list[str], env: dict[str, str], repeats: int, timeout: float
     for _ in range(repeats):
         try:
             result = run_cli(args_run, env, workdir, timeout)
-        except Exception as e:  # subprocess.TimeoutExpired
-            if type(e).__name__ == "TimeoutExpired":
-                return None, None, threads, f"> {timeout:.0f} s"
-            raise
+        except subprocess.TimeoutExpired:
+            return None, None, threads, f"> {timeout:.0f} s"
+        shutil.rmtree(result.journal.parent, ignore_errors=True)
         if result.rc != 0 or result.run_s is None:
             return None, None, result.threads, f"failed ({result.rc}): {result.stderr.strip().splitlines()[-1:]}"
         runs.append(result.run_s)

@@ -42,7 +42,10 @@ from acdc_tui.engines.plain import PlainEngine
 from acdc_tui.models import backend
 
 QKV = ("q", "k", "v")
-CPU_SPECULATION_BUDGET = 2**22  # elements of batched sender outputs: S x N up to 2**18 gets the full width
+# Elements of batched sender outputs (senders x batch x positions x d_model per variant) on CPU. Measured
+# (benchmarks/speculation.py): speculation pays on CPU only for the tracr models (S x N ~ 10^4); induction
+# (4 x 10^5), mlp3, medium and GPT-2 shapes run faster with width 1, quiet or loaded.
+CPU_SPECULATION_BUDGET = 2**18
 GPU_MEMORY_FRACTION = 0.25  # of the free GPU memory, for the speculative variants of one forward pass
 VARIANT_COPIES = 4  # a variant holds up to this many [senders, N] tensors (outputs, deltas, inputs, norms)
 MAX_WIDTH = 16
