@@ -3,7 +3,7 @@ completion (time, edges/s over the whole run, peak memory).
 
     .venv/bin/python benchmarks/gpt2_scale.py [--memory gpt2-narrow,gpt2-small] [--run gpt2-small]
                                               [--threshold 0.05] [--device cpu|cuda] [--dtype float32]
-                                              [--dir DIR] [--timeout SECONDS]
+                                              [--dir DIR] [--timeout SECONDS] [--keep DIR]
 
 Memory: each engine's setup in a process of its own, after the task is loaded (CPU: growth of the
 peak resident set, reset with /proc/self/clear_refs; GPU: torch.cuda.max_memory_allocated growth).
@@ -83,10 +83,13 @@ def report_memory(name: str, task_dir: Path, device: str, dtype: str) -> None:
     print(f"    fast / plain setup memory: {fast['peak_mb'] / rows['plain']['peak_mb']:.2f}x", flush=True)
 
 
-def report_run(name: str, task_dir: Path, threshold: float, device: str, dtype: str, timeout: float | None) -> None:
+def report_run(name: str, task_dir: Path, threshold: float, device: str, dtype: str, timeout: float | None, keep: Path | None) -> None:
     result = run_cli(["--task-dir", str(task_dir), "--threshold", str(threshold), "--device", device, "--dtype", dtype], thread_env(), None, timeout)
     if result.rc != 0 or result.run_s is None:
         raise SystemExit(f"the full run failed ({result.rc}):\n{result.stderr[-2000:]}")
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        shutil.copy(result.out, keep / f"{name}-{device.split(':')[0]}-{dtype}.json")
     shutil.rmtree(result.journal.parent, ignore_errors=True)
     peak = f"peak GPU memory {fmt(result.gpu_peak_mb, '.0f')} MiB, " if result.gpu_peak_mb else ""
     print(f"{name}, full run, fast engine, τ {threshold}, {device} {dtype}, {result.threads} threads: {result.tested} edges tested "
@@ -103,13 +106,14 @@ def main() -> None:
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--timeout", type=float, default=None, help="seconds before a full run is cut off")
     ap.add_argument("--dir", default=None, help="where fixtures are written (default: a temporary folder)")
+    ap.add_argument("--keep", default=None, help="copy each full run's circuit JSON here, as FIXTURE-DEVICE-DTYPE.json")
     args = ap.parse_args()
     root = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="acdc-gpt2-"))
     print(machine_header("benchmarks/gpt2_scale.py: GPT-2-scale setup memory and full runs", f"device {args.device}, {args.dtype}"))
     for name in filter(None, args.memory.split(",")):
         report_memory(name, fixture_dir(name, root), args.device, args.dtype)
     for name in filter(None, args.run.split(",")):
-        report_run(name, fixture_dir(name, root), args.threshold, args.device, args.dtype, args.timeout)
+        report_run(name, fixture_dir(name, root), args.threshold, args.device, args.dtype, args.timeout, args.keep and Path(args.keep))
 
 
 if __name__ == "__main__":
