@@ -2,7 +2,7 @@
 # Issue 12's GPU measurements, in one go (under 10 minutes on one H100/H200-class GPU):
 #
 #   benchmarks/gpu.sh [--device cuda|cpu] [--fixture gpt2-small] [--threshold 0.05]
-#                     [--reference CIRCUIT.json] [--python PYTHON] [--out DIR]
+#                     [--reference CIRCUIT.json] [--python PYTHON] [--out DIR] [--time-scale X]
 #
 #   1. a Python with a CUDA torch: --python, else .venv if its torch sees a GPU, else .venv-gpu
 #      (created with the system's packages visible; PyPI's torch==2.13.0, the CUDA build, if it has none)
@@ -15,13 +15,14 @@
 #   6. speculation widths on the GPU (tracr, medium, mlp3, the fixture's first 2,000 edges)
 #   7. bfloat16 against float32 decisions on the GPU (tracr, induction, mlp3)
 #
-# Every step has a time limit and the script goes on after a failure; the results (logs, circuits,
-# summary.txt) go to --out (default: $OUT when set, else benchmarks/results/gpu-DATE).
-# Without a GPU, check it end to end with a small model: benchmarks/gpu.sh --device cpu --fixture gpt2-narrow
+# Every step has a time limit (times --time-scale) and the script goes on after a failure; the results
+# (logs, circuits, summary.txt) go to --out (default: $OUT when set, else benchmarks/results/gpu-DATE).
+# Without a GPU, check it end to end with a small model and longer limits:
+#   benchmarks/gpu.sh --device cpu --fixture gpt2-narrow --time-scale 6
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-device=cuda fixture=gpt2-small threshold=0.05 reference="" python="" out="${OUT:-}"
+device=cuda fixture=gpt2-small threshold=0.05 reference="" python="" out="${OUT:-}" scale=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --device) device="$2"; shift 2 ;;
@@ -30,7 +31,8 @@ while [ $# -gt 0 ]; do
     --reference) reference="$2"; shift 2 ;;
     --python) python="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    --time-scale) scale="$2"; shift 2 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "gpu.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -68,7 +70,7 @@ note "gpu.sh: device $device, fixture $fixture, τ $threshold, python $python, r
 "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' | tee -a "$summary"
 
 step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to OUT/NAME.log, keep going
-  local name="$1" limit="$2"; shift 2
+  local name="$1" limit="$(awk -v s="$2" -v k="$scale" 'BEGIN { printf "%d", s * k }')"; shift 2
   local t0=$SECONDS
   note "== $name (limit ${limit} s)"
   timeout "$limit" "$@" > "$out/$name.log" 2>&1
@@ -88,10 +90,14 @@ step same-edges 20 "$python" - "$out/circuits/$fixture-$device-float32.json" "$o
 import sys
 sys.path.insert(0, "benchmarks")
 from common import kept_edges
+from pathlib import Path
 base, *others = sys.argv[1:]
-kept = kept_edges(__import__("pathlib").Path(base))
+missing = [name for name in (base, *others) if not Path(name).exists()]
+if missing:
+    sys.exit(f"no circuit {missing[0]}: its run did not finish, so there is nothing to compare")
+kept = kept_edges(Path(base))
 for other in others:
-    theirs = kept_edges(__import__("pathlib").Path(other))
+    theirs = kept_edges(Path(other))
     verdict = "the same kept edges" if kept == theirs else f"DIFFERENT: {len(kept - theirs)} only in float32, {len(theirs - kept)} only in {other}"
     print(f"{base} ({len(kept)} kept) against {other} ({len(theirs)} kept): {verdict}")
 EOF
