@@ -17,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import acdc_tui  # noqa: E402,F401  (its thread settings, before torch starts)
 import torch  # noqa: E402
 
 import tasks  # noqa: E402

@@ -32,6 +32,7 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
+from acdc_tui import threads
 from acdc_tui.core.architecture import NodeKind, hook_name
 from acdc_tui.core.graph import Absent, ComputationalGraph, EdgeType, Node
 from acdc_tui.core.metrics import Metric
@@ -41,8 +42,12 @@ from acdc_tui.engines.plain import PlainEngine
 from acdc_tui.models import backend
 
 QKV = ("q", "k", "v")
-ACTIVATION_BUDGET = 2**26  # elements of batched sender activations; sets the default speculation width
-CPU_SPECULATION_BUDGET = 2**22  # ... on CPU: per_variant up to 2**18 elements gets the full width
+# Elements of batched sender outputs (senders x batch x positions x d_model per variant) on CPU. Measured
+# (benchmarks/speculation.py): speculation pays on CPU only for the tracr models (S x N ~ 10^4); induction
+# (4 x 10^5), mlp3, medium and GPT-2 shapes run faster with width 1, quiet or loaded.
+CPU_SPECULATION_BUDGET = 2**18
+GPU_MEMORY_FRACTION = 0.25  # of the free GPU memory, for the speculative variants of one forward pass
+VARIANT_COPIES = 4  # a variant holds up to this many [senders, N] tensors (outputs, deltas, inputs, norms)
 MAX_WIDTH = 16
 MEMO_SIZE = 1024  # remembered evaluations (whole absent-edge maps)
 
@@ -53,6 +58,7 @@ class _Stage:
 
     def __init__(self, index: int, kind: str, layer: int | None, n_up: int, cols: list[int]) -> None:
         self.index, self.kind, self.layer, self.n_up, self.cols = index, kind, layer, n_up, cols
+        self.span = slice(cols[0], cols[-1] + 1) if cols else slice(0, 0)  # the columns are consecutive
 
 
 class FastEngine:
@@ -72,6 +78,7 @@ class FastEngine:
         width: int | None = None,
     ) -> None:
         patch_tokens = patch_data(tokens, patch_tokens, zero_ablation)
+        threads.fit_to_work(tokens.numel() * model.cfg.d_model, tokens.device.type)
         self.model, self.graph, self.tokens, self.metric = model, graph, tokens, metric
         self.fallback: PlainEngine | None = None
         self.fallback_reason = unsupported_reason(model)
@@ -114,6 +121,10 @@ class FastEngine:
             if m:
                 self.senders.append(Node(hook_name(NodeKind.MLP_OUT, l)))
         self.sidx = {s: i for i, s in enumerate(self.senders)}
+        self._sender_columns: dict[str, list[tuple[int, int | None]]] = {}  # hook name -> (column, head)
+        for i, s in enumerate(self.senders):
+            self._sender_columns.setdefault(s.name, []).append((i, s.head))
+        self._qkv_input_hooks = {hook_name(k, l) for l in range(L) for k in (NodeKind.Q_INPUT, NodeKind.K_INPUT, NodeKind.V_INPUT)}
         self.S = len(self.senders)
 
         self.stages: list[_Stage] = []
@@ -149,40 +160,25 @@ class FastEngine:
         self.tested_pos = {e.key: i for i, e in enumerate(self.tested)}
 
         # ablated values (the very activations the plain engine patches in) and the clean inputs
-        abl = ablated_activations(model, graph, patch_tokens, zero_ablation, scramble_positions)
-        clean = backend.capture(model, tokens, {n.name for n in self.inputs} | {"blocks.0.hook_resid_pre"})
         dt, dev = self.dtype, self.device
-
-        def flat(x: torch.Tensor) -> torch.Tensor:
-            return x.to(dev, dt).expand(B, P, D).reshape(-1)
-
-        self.abl = torch.empty(self.S, N, dtype=dt, device=dev)
+        self.abl = torch.empty(self.S, N, dtype=dt, device=dev)  # ablated sender outputs
+        abl = ablated_activations(model, graph, patch_tokens, zero_ablation, scramble_positions, keep=self._keep_ablated)
+        clean_logits, clean = backend.logits_and_capture(model, tokens, {n.name for n in self.inputs} | {"blocks.0.hook_resid_pre"})
+        self._model_logits = clean_logits[:, self.pm].clone()  # for the self-check
+        del clean_logits
         self.delta = torch.zeros(self.S, N, dtype=dt, device=dev)  # reference state: current - ablated
-        for i, s in enumerate(self.senders):
-            self.abl[i] = flat(abl[s.name] if s.head is None else abl[s.name][:, :, s.head])
         for i, s in enumerate(self.inputs):
-            self.delta[i] = flat(clean[s.name]) - self.abl[i]
-        def per_head(t: torch.Tensor) -> torch.Tensor:
-            """[B, P, heads, d] -> [H, B*P*d], k/v rows padded to one per query head."""
-            rows = t.permute(2, 0, 1, 3).reshape(t.shape[2], -1)
-            return rows if rows.shape[0] == H else torch.cat([rows, rows.new_zeros(H - rows.shape[0], rows.shape[1])])
-
-        self.A_attn = []  # [3, H, N]: the ablated q/k/v inputs, per head
-        for l in range(L):
-            ins = [abl.pop(hook_name(k, l)) for k in (NodeKind.Q_INPUT, NodeKind.K_INPUT, NodeKind.V_INPUT)]
-            if all(torch.equal(t, ins[0][:, :, :1].expand_as(t)) for t in ins):  # as usual: one residual stream
-                self.A_attn.append(ins[0][:, :, 0].reshape(1, 1, N).expand(3, H, N))
-            else:
-                self.A_attn.append(torch.stack([per_head(t) for t in ins]))
-        self.abl_qkv = [torch.stack([per_head(abl[hook_name(k, l)]) for k in (NodeKind.Q, NodeKind.K, NodeKind.V)]) for l in range(L)]
+            self.delta[i] = self._flat(clean[s.name]) - self.abl[i]
+        self.A_attn = [self._ablated_qkv_inputs(abl, l) for l in range(L)]  # [3, H, N] per layer
+        self.abl_qkv = [torch.stack([self._per_head(abl[hook_name(k, l)]) for k in (NodeKind.Q, NodeKind.K, NodeKind.V)]) for l in range(L)]
         self.A_mlp = [abl[hook_name(NodeKind.MLP_IN, l)].reshape(N) for l in range(L)] if m else []
         self.group = w.n_heads // w.kv_heads
         self.valid_rows = np.ones((3, H), dtype=bool)  # k/v rows past the key/value heads do not exist
         self.valid_rows[1:, w.kv_heads :] = False
         self.pos_qk = None if w.W_pos_qk is None else w.W_pos_qk[:P].to(dev, dt).repeat(B, 1)  # shortformer: [B*P, D]
         out = graph.output_node.name
-        self.A_out = abl[out][:, self.pm].reshape(-1)
-        self.delta_pm = self.delta.view(self.S, B, P, D)[:, :, self.pm].reshape(self.S, -1)
+        self.A_out = abl[out][:, self.pm_t].reshape(-1)
+        self.delta_pm = self.delta.view(self.S, B, P, D)[:, :, self.pm_t].reshape(self.S, -1)
 
         # reference state: absent rows, masks (host, numpy), q/k/v, natural residual stream
         self.ref_rows: dict[Node, frozenset] = {r: frozenset() for r in self.receivers}
@@ -193,27 +189,64 @@ class FastEngine:
         self.pat_one = {s.index: False for s in self.stages if s.kind != "attn"}
         self.qkv_ref = [torch.zeros(3, H, B * P * dh, dtype=dt, device=dev) for _ in range(L)]
         self.X_ref: list[torch.Tensor | None] = [None] * len(self.stages)
-        self.X_ref[0] = flat(clean["blocks.0.hook_resid_pre"])
+        self.X_ref[0] = self._flat(clean["blocks.0.hook_resid_pre"])
         self.ref_metric = float("nan")
         self.ref_logits: torch.Tensor | None = None
         self._memo: OrderedDict = OrderedDict()  # whole absent-edge map -> value, most recent last
         self._ref_items: frozenset = frozenset()  # the reference state's non-empty rows, as (receiver, senders)
         self._hits, self._run_length = 0, 4.0  # speculation: hits since the last batch, their running mean
 
-        per_variant = self.S * N
-        if width is None:
-            # On CPU a batched forward costs about the sum of its parts, so speculation only pays where
-            # the per-call overhead dominates (tiny models, tracr); on GPU, up to a memory budget.
-            budget = CPU_SPECULATION_BUDGET if self.device.type == "cpu" else ACTIVATION_BUDGET
-            width = max(1, min(MAX_WIDTH, budget // max(per_variant, 1)))
-        self.width = width
+        self.width = self._default_width() if width is None else width
         # the clean run, everything computed
         self._forward([{}], store=True, everything=True)
 
+    def _flat(self, x: torch.Tensor) -> torch.Tensor:
+        """[batch, pos, d_model] (or broadcastable) -> [N] on the engine's device and dtype."""
+        return x.to(self.device, self.dtype).expand(self.B, self.P, self.w.d_model).reshape(-1)
+
+    def _keep_ablated(self, name: str, x: torch.Tensor):
+        """What the engine keeps of an ablated activation, while the capture runs, so that no copy of every
+        hook's [batch, pos, heads, d_model] activation is ever held: sender outputs go straight into
+        `self.abl`; a q/k/v input that is one residual stream for all heads keeps one head's copy."""
+        columns = self._sender_columns.get(name)
+        if columns is not None:
+            for column, head in columns:
+                self.abl[column] = self._flat(x if head is None else x[:, :, head])
+            return None
+        if name in self._qkv_input_hooks and torch.equal(x, x[:, :, :1].expand_as(x)):
+            return x[:, :, :1].clone()  # [batch, pos, 1, d_model]: the same for every head
+        return x.clone()
+
+    def _per_head(self, t: torch.Tensor) -> torch.Tensor:
+        """[B, P, heads, d] -> [H, B*P*d], k/v rows padded to one per query head."""
+        H = self.w.n_heads
+        rows = t.permute(2, 0, 1, 3).reshape(t.shape[2], -1).to(self.device, self.dtype)
+        return rows if rows.shape[0] == H else torch.cat([rows, rows.new_zeros(H - rows.shape[0], rows.shape[1])])
+
+    def _ablated_qkv_inputs(self, abl: dict, layer: int) -> torch.Tensor:
+        """Layer `layer`'s ablated q/k/v inputs per head, [3, H, N]: usually one residual stream, expanded."""
+        ins = [abl.pop(hook_name(k, layer)) for k in (NodeKind.Q_INPUT, NodeKind.K_INPUT, NodeKind.V_INPUT)]
+        if all(t.shape[2] == 1 and torch.equal(t, ins[0]) for t in ins):
+            return self._flat(ins[0][:, :, 0]).reshape(1, 1, self.N).expand(3, self.w.n_heads, self.N)
+        heads = (self.w.n_heads, self.w.kv_heads, self.w.kv_heads)
+        return torch.stack([self._per_head(t.expand(-1, -1, n, -1)) for t, n in zip(ins, heads)])
+
+    def _default_width(self) -> int:
+        """Speculation width. On CPU a batched forward costs about the sum of its parts, so it pays only
+        where the per-call overhead dominates (tiny models: tracr); on a GPU, as many variants as a
+        quarter of the free memory holds."""
+        per_variant = self.S * self.N
+        if self.device.type == "cpu":
+            budget = CPU_SPECULATION_BUDGET
+        else:
+            free_bytes, _ = torch.cuda.mem_get_info(self.device)
+            budget = int(GPU_MEMORY_FRACTION * free_bytes) // (VARIANT_COPIES * self.abl.element_size())
+        return max(1, min(MAX_WIDTH, budget // max(per_variant, 1)))
+
     def _self_check(self) -> str | None:
         """The clean logits must be the model's own; otherwise fall back to the plain engine."""
-        want = backend.logits(self.model, self.tokens)[:, self.pm]
-        got = self.ref_logits
+        want, got = self._model_logits, self.ref_logits
+        del self._model_logits
         tol = (1e-9 if self.dtype == torch.float64 else 1e-3) * max(1.0, float(want.abs().max()))
         err = float((got - want).abs().max())
         if not err <= tol:
@@ -327,6 +360,11 @@ class FastEngine:
 
     # ---------------------------------------------------------------- the incremental forward pass
 
+    def _to_device(self, array, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """A host array (numpy or a list) on the engine's device. The copy is queued without waiting for
+        the device (a blocking copy would synchronise the stream): CUDA stages pageable memory at once."""
+        return torch.from_numpy(np.asarray(array)).to(self.device, dtype, non_blocking=True)
+
     def _row_mask(self, r: Node, absent: frozenset, n_up: int) -> np.ndarray:
         m = np.ones(n_up, dtype=bool)
         if absent:
@@ -341,7 +379,7 @@ class FastEngine:
         dirty = [c for c in dirty if c < S_up]  # parallel blocks: a layer's heads are not below its MLP
         if dirty:
             m1[..., dirty] = False
-        m1t = torch.from_numpy(m1.reshape(R * K, S_up)).to(self.device, self.dtype)
+        m1t = self._to_device(m1.reshape(R * K, S_up), self.dtype)
         out = (m1t @ delta_ref[:S_up]).view(R, K, -1)
         for cols, _, delta in chunks:
             keep = [i for i, c in enumerate(cols) if c < S_up]
@@ -351,8 +389,8 @@ class FastEngine:
                 cols, delta = [cols[i] for i in keep], delta[keep]
             if at_pm:
                 n = delta.shape[0]
-                delta = delta.view(n, K, self.B, self.P, -1)[:, :, :, self.pm].reshape(n, K, -1)
-            m2 = torch.from_numpy(np.ascontiguousarray(mask[..., cols].transpose(1, 0, 2))).to(self.device, self.dtype)  # [K, R, n]
+                delta = delta.view(n, K, self.B, self.P, -1)[:, :, :, self.pm_t].reshape(n, K, -1)
+            m2 = self._to_device(np.ascontiguousarray(mask[..., cols].transpose(1, 0, 2)), self.dtype)  # [K, R, n]
             out = out + torch.bmm(m2, delta.transpose(0, 1)).transpose(0, 1)
         return A.unsqueeze(1) + out
 
@@ -435,27 +473,27 @@ class FastEngine:
                         else:
                             mask[i, k] = self._row_mask(r, a, st.n_up)
                             patched[i, k] = bool(a)
-                xs_t, hs_t = torch.from_numpy(xs).to(self.device), torch.from_numpy(hs).to(self.device)
+                xs_t, hs_t = self._to_device(xs), self._to_device(hs)
                 if not patched.any():  # every row reads the natural residual stream (the clean run, say)
                     inp = natural(st.index).unsqueeze(0).expand(R, K, N)
                 else:
                     inp = self._mix(mask, self.A_attn[l][xs_t, hs_t], chunks, dirty)
                 if patched.any() and not patched.all():
-                    keep = torch.from_numpy(patched).to(self.device).unsqueeze(-1)
+                    keep = self._to_device(patched).unsqueeze(-1)
                     inp = torch.where(keep, inp, natural(st.index).unsqueeze(0))
                 x = w.normalize(inp.reshape(R, K * B * P, D), w.ln1[l])
                 if self.pos_qk is not None:  # shortformer positions join q and k (not v) after the norm
-                    qk = torch.from_numpy(xs < 2).to(self.device).reshape(R, 1, 1)
+                    qk = self._to_device(xs < 2).reshape(R, 1, 1)
                     x = x + qk * self.pos_qk.repeat(K, 1).unsqueeze(0)
                 proj = torch.bmm(x, w.W_qkv[l][xs_t, hs_t]) + w.b_qkv[l][xs_t, hs_t].unsqueeze(1)  # [R, K*B*P, dh]
                 proj = proj.view(R, K, B * P * dh)
                 if direct.any():
-                    ab = torch.from_numpy(direct).to(self.device).unsqueeze(-1)
+                    ab = self._to_device(direct).unsqueeze(-1)
                     proj = torch.where(ab, self.abl_qkv[l][xs_t, hs_t].unsqueeze(1), proj)
                 g = self.group  # query heads per key/value head: a k/v row changes its whole group
                 heads = sorted({int(h) for x_, h in zip(xs, hs) if x_ == 0} | {int(j) * g + i for x_, j in zip(xs, hs) if x_ > 0 for i in range(g)})
                 Hd = len(heads)
-                heads_t = torch.tensor(heads, device=self.device)
+                heads_t = self._to_device(heads)
                 qkv = self.qkv_ref[l].unsqueeze(2).expand(3, H, K, B * P * dh).clone()
                 qkv[xs_t, hs_t] = proj
                 kv_t = heads_t // g
@@ -464,11 +502,11 @@ class FastEngine:
                 result = torch.bmm(z, w.W_O[l][heads_t]).view(Hd, K, N)
                 cols = [st.cols[h] for h in heads]
                 if Hd < H:  # the natural residual stream needs every head: the others as they are
-                    full = (self.abl[st.cols] + self.delta[st.cols]).unsqueeze(1).expand(H, K, N).clone()
+                    full = (self.abl[st.span] + self.delta[st.span]).unsqueeze(1).expand(H, K, N).clone()
                     full[heads_t] = result
                 else:
                     full = result
-                chunks.append((cols, result, result - self.abl[cols].unsqueeze(1)))
+                chunks.append((cols, result, result - self.abl[st.span][heads_t].unsqueeze(1)))
                 new_cur[st.index] = (st.cols, full)
                 dirty = sorted(dirty + cols)
                 qkv_new[l] = qkv
@@ -495,9 +533,9 @@ class FastEngine:
                 if not patched.all():
                     nat = natural(st.index)
                     if at_pm:
-                        nat = nat.view(-1, B, P, D)[:, :, self.pm].reshape(nat.shape[0], -1)
+                        nat = nat.view(-1, B, P, D)[:, :, self.pm_t].reshape(nat.shape[0], -1)
                     if patched.any():
-                        keep = torch.from_numpy(patched[0]).to(self.device).unsqueeze(-1)
+                        keep = self._to_device(patched[0]).unsqueeze(-1)
                         inp = torch.where(keep, inp, nat)
                     else:
                         inp = nat.expand(K, nat.shape[-1])
@@ -521,8 +559,8 @@ class FastEngine:
         """Make the (single) variant just evaluated the reference state."""
         Xs = [natural(i)[0].clone() if i > 0 else self.X_ref[0] for i in range(len(self.stages))]
         for cols, cur, delta in chunks:
-            self.delta[cols] = delta[:, 0]
-        self.delta_pm = self.delta.view(self.S, self.B, self.P, -1)[:, :, self.pm].reshape(self.S, -1)
+            self.delta[self._to_device(cols)] = delta[:, 0]
+        self.delta_pm = self.delta.view(self.S, self.B, self.P, -1)[:, :, self.pm_t].reshape(self.S, -1)
         for l, qkv in qkv_new.items():
             self.qkv_ref[l] = qkv[:, :, 0].clone()
         self.X_ref = Xs

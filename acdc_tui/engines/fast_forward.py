@@ -125,7 +125,7 @@ class Weights:
         keep = kpos <= qpos if self.causal else torch.ones(p, p, dtype=torch.bool, device=scores.device)
         if self.windows[layer] is not None:
             keep = keep & (kpos > qpos - self.windows[layer])
-        scores = torch.where(keep, scores, torch.tensor(-torch.inf, dtype=scores.dtype, device=scores.device))
+        scores = scores.masked_fill(~keep, -torch.inf)  # a filled scalar: no host-to-device copy
         pattern = torch.softmax(scores, dim=-1)
         pattern = torch.where(torch.isnan(pattern), torch.zeros_like(pattern), pattern)
         return torch.bmm(pattern, v)

@@ -34,9 +34,11 @@ def writer_hooks(graph: ComputationalGraph) -> set[str]:
 
 
 def ablated_activations(
-    model, graph: ComputationalGraph, patch_tokens: torch.Tensor, zero_ablation: bool, scramble_positions: bool
+    model, graph: ComputationalGraph, patch_tokens: torch.Tensor, zero_ablation: bool, scramble_positions: bool,
+    keep: backend.KeepFn | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Every graph hook's activation on the patch data, or with every writer zeroed (zero ablation).
+    """Every graph hook's activation on the patch data, or with every writer zeroed (zero ablation);
+    with `keep`, what it makes of each activation as the forward pass produces it.
 
     Like the reference, zero ablation zeroes all residual writers (inputs, head results, MLP
     outputs) and records what every hook then sees; with separate positional embeddings and
@@ -49,7 +51,7 @@ def ablated_activations(
         n = patch_tokens.shape[1]
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(SCRAMBLE_SEED)).to(patch_tokens.device)
         pre.append(("hook_pos_embed", lambda x, hook: x[:, perm]))
-    return backend.capture(model, patch_tokens, set(graph.hook_names()), pre)
+    return backend.capture(model, patch_tokens, set(graph.hook_names()), pre, keep)
 
 
 def patch_data(tokens: torch.Tensor, patch_tokens: torch.Tensor | None, zero_ablation: bool) -> torch.Tensor:

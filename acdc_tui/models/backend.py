@@ -164,14 +164,24 @@ def logits(model, tokens: torch.Tensor, fwd_hooks: list[tuple[str, HookFn]] | No
         return model(tokens)
 
 
-def capture(model, tokens: torch.Tensor, names: set[str], pre_hooks: list[tuple[str, HookFn]] | None = None) -> dict[str, torch.Tensor]:
+KeepFn = Callable[[str, torch.Tensor], Any]  # (hook name, activation) -> what to keep of it (None: nothing)
+
+
+def capture(model, tokens: torch.Tensor, names: set[str], pre_hooks: list[tuple[str, HookFn]] | None = None, keep: KeepFn | None = None) -> dict[str, Any]:
     """Activations at `names`, seen after `pre_hooks` ran at the same hook point (keyed by the name
-    registered, never by `hook.name`)."""
-    cache: dict[str, torch.Tensor] = {}
+    registered, never by `hook.name`): copies, or what `keep` makes of each as the forward pass runs."""
+    return logits_and_capture(model, tokens, names, pre_hooks, keep)[1]
+
+
+def logits_and_capture(model, tokens: torch.Tensor, names: set[str], pre_hooks: list[tuple[str, HookFn]] | None = None, keep: KeepFn | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+    """The logits [batch, pos, vocab] and the activations `capture` returns, from one forward pass."""
+    cache: dict[str, Any] = {}
 
     def saver(name: str) -> HookFn:
         def save(x: torch.Tensor, hook) -> None:
-            cache[name] = x.detach().clone()
+            kept = x.detach().clone() if keep is None else keep(name, x.detach())
+            if kept is not None:
+                cache[name] = kept
 
         return save
 
@@ -180,8 +190,7 @@ def capture(model, tokens: torch.Tensor, names: set[str], pre_hooks: list[tuple[
         raise UserError(f"unknown hook name {sorted(missing)[0]!r} for this model: check the task's hook names")
     hooks_ = list(pre_hooks or []) + [(n, saver(n)) for n in sorted(names)]
     with torch.inference_mode(), model.hooks(fwd_hooks=hooks_):
-        model(tokens)
-    return cache
+        return model(tokens), cache
 
 
 def load_checkpoint(path: str, device: str = "cpu", dtype: torch.dtype = torch.float32, **settings):

@@ -1,4 +1,5 @@
-"""acdc-tui's own hooked transformer: a HookedRootModule whose HookPoints carry the ACDC hook names
+"""acdc-tui's own hooked transformer: a root module (hook_points.py: TransformerLens's HookedRootModule
+API, without importing TransformerLens) whose HookPoints carry the ACDC hook names
 in TransformerLens 3's firing order, for every family the graph models (GPT-2 with learned or
 shortformer positions, GPT-NeoX / GPT-J with rotary positions and parallel attention and MLP,
 Llama / Mistral / Qwen2 with RMSNorm, gated MLPs and grouped-query attention, local attention).
@@ -18,10 +19,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from transformer_lens.hook_points import HookPoint
-from transformer_lens.HookedRootModule import HookedRootModule
 
 from acdc_tui.models.config import ModelConfig
+from acdc_tui.models.hook_points import HookedRoot, HookPoint
 from acdc_tui.models.rotary import RotaryTable
 
 
@@ -178,7 +178,7 @@ class Block(nn.Module):
         return self.hook_resid_post(resid_mid + mlp_out)
 
 
-class HookedModel(HookedRootModule):
+class HookedModel(HookedRoot):
     """tokens [batch, pos] -> logits [batch, pos, d_vocab_out]."""
 
     def __init__(self, cfg: ModelConfig, rotary: RotaryTable | None = None) -> None:
