@@ -1,6 +1,6 @@
 """Commands that need no model start without importing torch or TransformerLens (seconds of start-up):
-`--help`, `tasks`, `ps`, `dot`, and `open` of a circuit JSON (up to the point where the explorer starts;
-without a terminal it stops there with one line)."""
+`--help`, `tasks`, `ps`, `dot`, `export`, `diff` and `log` of journals, and `open` of a circuit JSON (up
+to the point where the explorer starts; without a terminal it stops there with one line)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ def finished_run(tmp_path_factory):
 
 @pytest.mark.parametrize(
     "argv",
-    [["--help"], ["--help-explorer"], ["tasks"], ["ps", "runs"], ["dot", "c.json"], ["open", "c.json"]],
+    [["--help"], ["--help-explorer"], ["tasks"], ["ps", "runs"], ["dot", "c.json"], ["open", "c.json"],
+     ["export", "runs/j.journal", "--out", "e.json", "--step", "10"], ["diff", "runs/j.journal@10", "c.json"], ["log", "runs/j.journal"]],
     ids=lambda argv: " ".join(argv),
 )
 def test_no_heavy_imports(finished_run, argv):
@@ -36,7 +37,7 @@ def test_no_heavy_imports(finished_run, argv):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=finished_run, timeout=120)
     last = done.stderr.strip().splitlines()[-1]
-    want_rc = 2 if argv[0] == "open" else 0  # open: "needs a terminal", after reading and checking the file
+    want_rc = {"open": 2, "diff": 1}.get(argv[0], 0)  # open: "needs a terminal", after reading and checking the file
     assert last == f"imported: [] {want_rc}", done.stdout[-500:] + done.stderr
     if argv[0] == "ps":
         assert "finished" in done.stdout and "tracr-proportion" in done.stdout

@@ -7,10 +7,18 @@ from typing import Any
 
 from acdc_tui.core.algorithm import AcdcRun
 from acdc_tui.core.graph import ComputationalGraph, GraphSpec, build_graph, parse_edge
-from acdc_tui.engines.fast import FastEngine
-from acdc_tui.engines.plain import PlainEngine
+ENGINES = ("fast", "plain")
 
-ENGINES = {"fast": FastEngine, "plain": PlainEngine}
+
+def engine_class(name: str):
+    """The engine class by name, imported when a run needs it (reading a journal needs no torch)."""
+    if name == "fast":
+        from acdc_tui.engines.fast import FastEngine
+
+        return FastEngine
+    from acdc_tui.engines.plain import PlainEngine
+
+    return PlainEngine
 
 
 @dataclass(frozen=True)
@@ -54,7 +62,7 @@ def prepare(task: Any, settings: Settings) -> Experiment:
         sender, receiver = next(iter(both))
         raise UserError(f"edge {sender.label}->{receiver.label} is both pinned and force-pruned: give it to --pin or to --force-prune, not both")
     metric_name, metric = task.metric(settings.metric)
-    engine = ENGINES[settings.engine](
+    engine = engine_class(settings.engine)(
         task.model,
         graph,
         task.clean,
