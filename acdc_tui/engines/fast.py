@@ -70,22 +70,23 @@ class FastEngine:
         zero_ablation: bool = False,
         scramble_positions: bool = False,
         width: int | None = None,
+        mean_ablation: bool = False,
     ) -> None:
-        patch_tokens = patch_data(tokens, patch_tokens, zero_ablation)
+        patch_tokens = patch_data(tokens, patch_tokens, zero_ablation, mean_ablation)
         self.model, self.graph, self.tokens, self.metric = model, graph, tokens, metric
         self.fallback: PlainEngine | None = None
         self.fallback_reason = unsupported_reason(model)
         self.evaluations = self.forwards = self.rebases = 0  # counters, for benchmarks
         if self.fallback_reason is None:
             with torch.inference_mode():
-                self._setup(patch_tokens, zero_ablation, scramble_positions, width)
+                self._setup(patch_tokens, zero_ablation, scramble_positions, width, mean_ablation)
                 self.fallback_reason = self._self_check()
         if self.fallback_reason is not None:
-            self.fallback = PlainEngine(model, graph, tokens, patch_tokens, metric, zero_ablation, scramble_positions)
+            self.fallback = PlainEngine(model, graph, tokens, patch_tokens, metric, zero_ablation, scramble_positions, mean_ablation)
 
     # ---------------------------------------------------------------- setup
 
-    def _setup(self, patch_tokens: torch.Tensor, zero_ablation: bool, scramble_positions: bool, width: int | None) -> None:
+    def _setup(self, patch_tokens: torch.Tensor, zero_ablation: bool, scramble_positions: bool, width: int | None, mean_ablation: bool) -> None:
         model, graph, tokens = self.model, self.graph, self.tokens
         self.w = w = Weights.of(model)
         L, H, D, dh = w.n_layers, w.n_heads, w.d_model, w.d_head
@@ -149,7 +150,7 @@ class FastEngine:
         self.tested_pos = {e.key: i for i, e in enumerate(self.tested)}
 
         # ablated values (the very activations the plain engine patches in) and the clean inputs
-        abl = ablated_activations(model, graph, patch_tokens, zero_ablation, scramble_positions)
+        abl = ablated_activations(model, graph, patch_tokens, zero_ablation, scramble_positions, mean_ablation)
         clean = backend.capture(model, tokens, {n.name for n in self.inputs} | {"blocks.0.hook_resid_pre"})
         dt, dev = self.dtype, self.device
 
