@@ -42,7 +42,7 @@ import orjson
 
 from acdc_tui.analysis import roc as roc_mod
 from acdc_tui.core.errors import UserError
-from acdc_tui.core.events import EdgeForced, EdgeTested, NodeSkipped
+from acdc_tui.core.events import EdgeForced, EdgesPrefiltered, EdgeTested, NodeSkipped
 from acdc_tui.runs.evaluation import empty_metric, full_metric
 from acdc_tui.runs.experiment import Experiment, describe, new_run, run_settings
 
@@ -166,9 +166,9 @@ def run_sweep(exp: Experiment, thresholds: Sequence[float], stderr: IO[str] | No
                 for ev in run.events():
                     if journal is not None:
                         journal.append(i, ev)
-                    if isinstance(ev, (EdgeTested, EdgeForced, NodeSkipped)):
+                    if isinstance(ev, (EdgeTested, EdgeForced, NodeSkipped, EdgesPrefiltered)):
                         progress.done = ev.done
-                        progress.tested += not isinstance(ev, NodeSkipped)
+                        progress.tested += isinstance(ev, (EdgeTested, EdgeForced))
                         if meter:
                             meter.update(run.kept(), run.current_metric)
                 finished = run.finished

@@ -43,6 +43,8 @@ def _add_run_options(p: argparse.ArgumentParser, threshold_required: bool = True
     p.add_argument("--threshold", "-t", type=_threshold, required=threshold_required, default=None if threshold_required else DEFAULT_THRESHOLD, help="τ: an edge is removed if the metric rises by less than this" + ("" if threshold_required else f" (default {DEFAULT_THRESHOLD})"))
     p.add_argument("--metric", help="metric name (default: the task's)")
     p.add_argument("--zero-ablation", action="store_true", help="ablate to zero instead of the patch (corrupted) data")
+    p.add_argument("--mean-ablation", action="store_true", help="ablate to each sender's output averaged over the patch data, per position")
+    p.add_argument("--prefilter", metavar="METHOD:FRACTION", default=None, help="remove the FRACTION of tested edges with the lowest attribution (eap or eap-ig) untested first; not the reference algorithm")
     p.add_argument("--abs-value-threshold", action="store_true", help="compare |Δ| with the threshold")
     p.add_argument("--tree-shaking", action="store_true", help="finally remove nodes not on an input-to-output path")
     p.add_argument("--pin", action="append", default=[], metavar="EDGE", help="never remove SENDER->RECEIVER (tested, logged, kept); repeatable")
@@ -111,6 +113,8 @@ def settings_from_args(args: argparse.Namespace, threshold: float | None = None)
         threshold=args.threshold if threshold is None else threshold,
         metric=args.metric,
         zero_ablation=args.zero_ablation,
+        mean_ablation=args.mean_ablation,
+        prefilter=args.prefilter,
         abs_value_threshold=args.abs_value_threshold,
         tree_shaking=args.tree_shaking,
         engine=args.engine,

@@ -28,10 +28,12 @@ def continuable(events: list[Event]) -> list[Event]:
     return [e for e in events if not (isinstance(e, RunFinished) and not e.complete)]
 
 
-def rebuild_run(graph: ComputationalGraph, settings: Settings, events: list[Event], engine: Engine, threshold: float | None = None) -> AcdcRun:
-    """A run that continues exactly where `events` end, evaluating with `engine` from now on."""
+def rebuild_run(graph: ComputationalGraph, settings: Settings, events: list[Event], engine: Engine, threshold: float | None = None, prefiltered: tuple = ()) -> AcdcRun:
+    """A run that continues exactly where `events` end, evaluating with `engine` from now on; the
+    experiment's `prefiltered` edges apply if the events stop before the prefilter did."""
     run = replay_run(graph, settings, continuable(events), threshold)
     run.engine = engine
+    run.prefiltered = run.prefiltered or tuple(prefiltered)
     return run
 
 
@@ -104,7 +106,7 @@ def open_resume(journal: str | Path, engine: str | None = None, device: str | No
     events = [decoder.event(r.kind, r.data) for r in rows]
     finished = bool(events) and isinstance(events[-1], RunFinished) and events[-1].complete
     stop = rows[-1].pos if events and isinstance(events[-1], RunFinished) and not events[-1].complete else None
-    exp.run = rebuild_run(exp.graph, settings, events, exp.run.engine)
+    exp.run = rebuild_run(exp.graph, settings, events, exp.run.engine, prefiltered=exp.prefiltered)
     warning = None if finished else check_metric(exp.run, settings.dtype)
     return ResumeJob(
         exp, continuable(events), meta, stop, rows[-1].pos if rows else 0, rows[-1].seq if rows else 0, warning, finished

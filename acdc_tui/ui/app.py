@@ -217,7 +217,7 @@ class ExplorerApp(App):
         meta, sep = self.client.meta, " | " if self.ascii_only else " │ "
         c, s = meta.get("model", {}).get("config", {}), meta.get("settings", {})
         shape = f"{c.get('n_layers')}L {c.get('n_heads')}H d{c.get('d_model')}{' attn-only' if c.get('attn_only') else ''}"
-        ablation = "zero" if s.get("zero_ablation") else "corrupted"
+        ablation = "zero" if s.get("zero_ablation") else "mean" if s.get("mean_ablation") else "corrupted"
         task = meta.get("task", {})
         return sep.join([" acdc-tui", str(task.get("name")), shape, f"τ {self.client.run.threshold:g}", f"metric {task.get('metric')}", f"{ablation} ablation", f"{s.get('device')} {s.get('dtype')}", f"engine {s.get('engine')}"])
 
