@@ -135,3 +135,21 @@ def test_bad_prefilters_are_one_line(spec, needle, tmp_path, capsys):
     assert main(["run", "--task", "tracr-reverse", "--threshold", "0.01", "--prefilter", spec, "--out", str(tmp_path / "c.json"), "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("acdc-tui: error: ") and needle in err and "\n" not in err
+
+
+def test_a_grouped_query_checkpoint_is_prefiltered_alike_on_both_engines(tmp_path):
+    """The prefilter's attribution runs after the engine's inference-mode passes (rotary tables cached)."""
+    import torch
+
+    import tasks
+    from acdc_tui.runs.experiment import Settings, prepare
+    from tests.hf_families import write_checkpoint, write_tokens
+
+    d = tmp_path / "llama"
+    write_checkpoint(d, "llama")
+    write_tokens(d)
+    task = tasks.load_task(None, str(d), "cpu", torch.float64)
+    runs = [prepare(task, Settings(threshold=0.05, engine=engine, dtype="float64", prefilter="eap-ig:0.3")) for engine in ("plain", "fast")]
+    assert runs[0].prefiltered == runs[1].prefiltered and len(runs[0].prefiltered) == int(0.3 * len(runs[0].graph.tested_edges))
+    events = [list(exp.run.events()) for exp in runs]
+    assert_same_events(events[1], events[0])

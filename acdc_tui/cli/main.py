@@ -11,7 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-from acdc_tui.cli import explore_cmd, journal_cmd, run_cmd
+from acdc_tui.cli import attribute_cmd, explore_cmd, journal_cmd, run_cmd, sweep_cmd
 from acdc_tui.core.errors import UserError
 
 DEFAULT_OUT_DIR = Path("acdc-output")
@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     journal_cmd.add_parsers(sub)
     explore_cmd.add_attach_parser(sub)
     _add_sweep_parser(sub)
+    attribute_cmd.add_parser(sub)
     sub.add_parser("tasks", help="list the builtin tasks")
     dot = sub.add_parser("dot", help="convert a circuit JSON file to Graphviz DOT")
     dot.add_argument("circuit")
@@ -149,6 +150,7 @@ def _add_sweep_parser(sub) -> None:
     sweep.add_argument("--with-edges", action="store_true", help="also store each run's kept edges in the JSON")
     sweep.add_argument("--journal", metavar="FILE", default=None, help="the sweep's journal, every point's events as run 1..N (default: a new file in acdc-output/runs/)")
     sweep.add_argument("--ascii", action="store_true", help="plots in plain ASCII (default: Unicode when the terminal can show it)")
+    sweep_cmd.add_options(sweep, grid)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -158,6 +160,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from acdc_tui.models.backend import check_device, parse_dtype
     from acdc_tui.runs.experiment import prepare
 
+    if sweep_cmd.wants(args):  # --ray or --top-k
+        return sweep_cmd.run(args)
     given = [flag for dest, flag in _NOT_FOR_SWEEP.items() if getattr(args, dest, None) not in (None, False)]
     if given:
         raise UserError(f"sweep does not take {given[0]}")
@@ -285,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
             return explore_cmd.cmd_attach(args)
         if args.command == "sweep":
             return cmd_sweep(args)
+        if args.command == "attribute":
+            return attribute_cmd.run(args)
         if args.command == "tasks":
             return cmd_tasks()
         if args.command == "dot":

@@ -15,7 +15,7 @@ from typing import Any
 
 from acdc_tui.core.errors import UserError
 from acdc_tui.core.graph import ComputationalGraph, Edge
-from acdc_tui.engines.attribution import Method, attribute, differentiable_metric, parse_method
+from acdc_tui.engines.attribution import DEFAULT_STEPS, Attribution, Method, attribute, differentiable_metric, parse_method
 
 USAGE = "give METHOD:FRACTION, e.g. --prefilter eap-ig:0.5 (method eap or eap-ig, fraction from 0 to below 1)"
 
@@ -39,13 +39,18 @@ class Prefilter:
         return cls(parse_method(method.strip()), fraction)
 
 
-def prefiltered_edges(task: Any, graph: ComputationalGraph, metric_name: str, spec: Prefilter, ablation: dict, protected: set) -> tuple[Edge, ...]:
-    """The tested edges to remove untested, in graph order: the lowest `spec.fraction` of all tested
-    edges by |attribution score| (ties in graph order), `protected` edge keys (pins, force-prunes) excepted.
-    `ablation` holds the run's zero_ablation and mean_ablation flags."""
+def task_attribution(task: Any, graph: ComputationalGraph, metric_name: str, method: Method, ablation: dict, steps: int = DEFAULT_STEPS) -> Attribution:
+    """Attribution scores of every tested edge with a run's metric and ablation (`ablation` holds its
+    zero_ablation and mean_ablation flags) on the task's data."""
     metric = differentiable_metric(task.metrics[metric_name], task.model, task.clean)
     patch = None if ablation["zero_ablation"] else task.corrupted
-    scores = attribute(task.model, graph, task.clean, patch, metric, spec.method, scramble_positions=task.scramble_patch_positions, **ablation)
+    return attribute(task.model, graph, task.clean, patch, metric, method, steps, scramble_positions=task.scramble_patch_positions, **ablation)
+
+
+def prefiltered_edges(task: Any, graph: ComputationalGraph, metric_name: str, spec: Prefilter, ablation: dict, protected: set) -> tuple[Edge, ...]:
+    """The tested edges to remove untested, in graph order: the lowest `spec.fraction` of all tested
+    edges by |attribution score| (ties in graph order), `protected` edge keys (pins, force-prunes) excepted."""
+    scores = task_attribution(task, graph, metric_name, spec.method, ablation)
     if scores.vanishing:
         raise UserError(
             f"--prefilter {spec.method.value}:{spec.fraction:g}: every EAP score is zero, because metric {metric_name!r} is flat on the clean run "
