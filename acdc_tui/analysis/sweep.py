@@ -52,6 +52,7 @@ from acdc_tui.analysis import roc as roc_mod
 from acdc_tui.analysis.faithfulness import FaithfulnessCurve, curve, format_faithfulness
 from acdc_tui.core.errors import UserError
 from acdc_tui.core.events import EdgeForced, EdgesPrefiltered, EdgeTested, NodeSkipped
+from acdc_tui.io.versioned import read_versioned
 from acdc_tui.runs.evaluation import empty_metric, full_metric
 from acdc_tui.runs.experiment import Experiment, describe, new_run, run_settings
 
@@ -305,18 +306,7 @@ def write_sweep(result: SweepResult, path: str | Path, with_edges: bool = False)
 
 
 def read_sweep(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    try:
-        data = orjson.loads(path.read_bytes())
-    except OSError as e:
-        raise UserError(f"cannot read sweep file {str(path)!r}: {e.strerror}") from None
-    except orjson.JSONDecodeError as e:
-        raise UserError(f"{path} is not valid JSON ({e})") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise UserError(f"{path} is not an acdc-tui sweep file (no \"schema\": \"{SCHEMA}\")")
-    if data.get("schema_version") not in READABLE_VERSIONS:
-        raise UserError(f"{path} has sweep schema version {data.get('schema_version')!r}, this acdc-tui reads versions {', '.join(map(str, READABLE_VERSIONS))}")
-    return data
+    return read_versioned(path, SCHEMA, READABLE_VERSIONS, "sweep file", "pass a file written by acdc-tui sweep --out")
 
 
 def format_table(result: SweepResult) -> str:

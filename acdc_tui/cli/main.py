@@ -155,8 +155,7 @@ def _add_sweep_parser(sub) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     import tasks
-    from acdc_tui.analysis.sweep import format_report, parse_logspace, parse_thresholds, run_sweep, write_sweep
-    from acdc_tui.analysis.text_plot import wants_ascii
+    from acdc_tui.analysis.sweep import parse_logspace, parse_thresholds, run_sweep
     from acdc_tui.models.backend import check_device, parse_dtype
     from acdc_tui.runs.experiment import prepare
 
@@ -198,17 +197,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             signals.restore(previous)
             writer.end_session("finished" if result is not None and result.complete else "stopped")
             writer.close()
-        write_sweep(result, out, with_edges=args.with_edges)
+        return sweep_cmd.finish(result, args, out, f"{len(result.points)} thresholds", f"every point's decisions are in the journal {journal}")
     finally:
         locks.release()
-    sys.stdout.write(format_report(result, ascii=args.ascii or wants_ascii(sys.stdout)))
-    auc = "" if result.auc is None else f"; AUC {result.auc:.3f}"
-    sys.stdout.write(f"Summary: {len(result.points)} thresholds in {result.elapsed_s:.2f} s{auc}; sweep written to {out}\n")
-    sys.stdout.flush()
-    if not result.complete:
-        print(f"acdc-tui: interrupted: the thresholds finished so far are saved in {out} (\"complete\": false); every point's decisions are in the journal {journal}", file=sys.stderr)
-        return 128 + (result.signal or 2)
-    return 0
 
 
 def _interactive() -> bool:

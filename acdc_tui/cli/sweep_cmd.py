@@ -83,7 +83,7 @@ def _run_topk(args: argparse.Namespace) -> int:
     if scores.vanishing:
         raise UserError(f"--top-k {method.value}: every EAP score is zero, because metric {exp.metric_name!r} is flat on the clean run; use --top-k eap-ig")
     result = run_topk_sweep(exp, scores.scores, {"method": method.value, "steps": scores.steps}, fractions, quiet=args.quiet)
-    return _finish(result, args, out, f"{len(result.points)} top-k circuits")
+    return finish(result, args, out, f"{len(result.points)} top-k circuits")
 
 
 def _run_ray(args: argparse.Namespace) -> int:
@@ -122,9 +122,10 @@ def _run_ray(args: argparse.Namespace) -> int:
             result = run_ray_sweep(exp, thresholds, recipe, folder, address, args.ray_cpus, quiet=args.quiet)
         finally:
             signals.restore(previous)
+        rerun = f"run the same command with --journal {folder} to finish the others"
+        return finish(result, args, out, f"{len(result.points)} thresholds on Ray; the points' journals are in {folder}", rerun)
     finally:
         locks.release()
-    return _finish(result, args, out, f"{len(result.points)} thresholds on Ray", journals=folder)
 
 
 def _prepare_here(args: argparse.Namespace, device: str, threshold: float):
@@ -136,17 +137,18 @@ def _prepare_here(args: argparse.Namespace, device: str, threshold: float):
     return prepare(_load(args, device), settings_from_args(args, threshold))
 
 
-def _finish(result, args: argparse.Namespace, out: Path, what: str, journals: Path | None = None) -> int:
+def finish(result, args: argparse.Namespace, out: Path, what: str, unfinished: str = "") -> int:
+    """Write the sweep JSON (while the caller holds its lock), print the report and a summary line; the
+    exit status says whether the sweep was interrupted (`unfinished` says where the rest is)."""
     from acdc_tui.analysis.sweep import format_report, write_sweep
     from acdc_tui.analysis.text_plot import wants_ascii
 
     write_sweep(result, out, with_edges=args.with_edges)
     sys.stdout.write(format_report(result, ascii=args.ascii or wants_ascii(sys.stdout)))
     auc = "" if result.auc is None else f"; AUC {result.auc:.3f}"
-    where = "" if journals is None else f"; the points' journals are in {journals}"
-    sys.stdout.write(f"Summary: {what} in {result.elapsed_s:.2f} s{auc}; sweep written to {out}{where}\n")
+    sys.stdout.write(f"Summary: {what} in {result.elapsed_s:.2f} s{auc}; sweep written to {out}\n")
     sys.stdout.flush()
     if not result.complete:
-        print(f"acdc-tui: interrupted: the points finished so far are saved in {out} (\"complete\": false); run the same command with --journal {journals} to finish the others", file=sys.stderr)
+        print(f"acdc-tui: interrupted: the points finished so far are saved in {out} (\"complete\": false); {unfinished}", file=sys.stderr)
         return 128 + (result.signal or 2)
     return 0

@@ -31,6 +31,7 @@ from acdc_tui.core.errors import UserError
 from acdc_tui.core.graph import Node
 from acdc_tui.io.atomic import write_atomic
 from acdc_tui.io.circuit import _node, _node_json
+from acdc_tui.io.versioned import read_versioned
 
 SCHEMA = "acdc-tui.scores"
 SCHEMA_VERSION = 1
@@ -81,16 +82,7 @@ def read_scores(path: str | Path) -> ScoresFile:
     """A scores file; its `scores` are keyed like `Edge.key` ((sender Node, receiver Node)), so the
     explorer looks an edge up with `scores.scores.get(edge.key)`."""
     path = Path(path)
-    try:
-        data = orjson.loads(path.read_bytes())
-    except OSError as e:
-        raise UserError(f"cannot read scores file {str(path)!r}: {e.strerror}") from None
-    except orjson.JSONDecodeError as e:
-        raise UserError(f"{path} is not valid JSON ({e}): pass a file written by acdc-tui attribute --out") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise UserError(f"{path} is not an acdc-tui scores file (no \"schema\": \"{SCHEMA}\"): write one with acdc-tui attribute --out")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise UserError(f"{path} has scores schema version {data.get('schema_version')!r}, this acdc-tui reads version {SCHEMA_VERSION}")
+    data = read_versioned(path, SCHEMA, (SCHEMA_VERSION,), "scores file", "write one with acdc-tui attribute --out")
     try:
         scores = {(_node(e["sender"], f"score {i} sender"), _node(e["receiver"], f"score {i} receiver")): float(e["score"]) for i, e in enumerate(data["scores"])}
         return ScoresFile(data["task"], data["model"], data["settings"], data["summary"], scores, data.get("created", ""), data.get("acdc_tui_version", ""))
