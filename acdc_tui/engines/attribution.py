@@ -20,9 +20,10 @@ so, and EAP-IG, which reads gradients away from the clean run, is the method to 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
@@ -135,12 +136,25 @@ class _ReceiverHooks:
             return lambda x, hook: value
 
         fwd = [(name, replace(value)) for name, value in overrides.items()] + [(name, add_leaf) for name in self.names]
-        with torch.enable_grad(), model.hooks(fwd_hooks=fwd):
+        with torch.enable_grad(), _frozen(model), model.hooks(fwd_hooks=fwd):
             logits = model(tokens)  # [batch, pos, vocab]
             value = metric(logits)
             found = torch.autograd.grad(value, [logits] + [leaves[n] for n in self.names], allow_unused=True)
         logit_grad, rest = found[0], found[1:]
         return {n: torch.zeros_like(leaves[n]) if g is None else g.detach() for n, g in zip(self.names, rest)}, logit_grad.detach()
+
+
+@contextmanager
+def _frozen(model) -> Iterator[None]:
+    """Parameters without gradients meanwhile: autograd then keeps only what the receivers' gradients need."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 def _gradient_ratio(model, tokens: torch.Tensor, metric: Metric, clean_grad: torch.Tensor, ablated_inputs: dict[str, torch.Tensor]) -> float:
