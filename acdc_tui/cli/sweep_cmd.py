@@ -23,6 +23,9 @@ def add_options(sweep: argparse.ArgumentParser, grid) -> None:
     sweep.add_argument("--fractions", metavar="F1,F2,...", default=None, help="with --top-k: edge fractions (default MIB's 0.001,0.002,0.005,0.01,0.02,0.05,0.1,0.2,0.5,1)")
     sweep.add_argument("--ray", nargs="?", const=LOCAL, default=None, metavar="ADDRESS", help="run the points as Ray tasks: no ADDRESS starts a local Ray, `auto` joins this machine's cluster, or HOST:PORT / ray://HOST:PORT (needs pip install 'acdc-tui[ray]')")
     sweep.add_argument("--ray-cpus", type=int, default=None, metavar="N", help="with --ray and no address: CPUs of the local Ray (default: all)")
+    for action in sweep._actions:
+        if action.dest == "journal":
+            action.help += "; with --ray a folder, one journal per point"
 
 
 def wants(args: argparse.Namespace) -> bool:
