@@ -153,3 +153,12 @@ def test_a_grouped_query_checkpoint_is_prefiltered_alike_on_both_engines(tmp_pat
     assert runs[0].prefiltered == runs[1].prefiltered and len(runs[0].prefiltered) == int(0.3 * len(runs[0].graph.tested_edges))
     events = [list(exp.run.events()) for exp in runs]
     assert_same_events(events[1], events[0])
+
+
+def test_the_fast_engine_continues_from_the_prefiltered_state():
+    """After the prefilter's one evaluation the fast engine's reference is the prefiltered state, so a
+    test does not recompute from the earliest prefiltered receiver (one forward per evaluation, not two)."""
+    exp = experiment("induction", threshold=0.1, prefilter=SPEC)
+    list(exp.run.events())
+    engine = exp.run.engine
+    assert engine.fallback is None and engine.forwards < 1.2 * engine.evaluations and engine.rebases < engine.evaluations / 4

@@ -249,8 +249,10 @@ class AcdcRun:
         removed = [e for e in self.prefiltered if not (self.records[e.key].pinned or self.records[e.key].forced)]
         for edge in removed:
             self._set_present(edge, False)
+        # An engine may take the hint that the run continues from this state (the fast engine's reference)
+        evaluate = getattr(self.engine, "evaluate_as_reference", self.engine.evaluate)
         try:
-            self.current_metric = self._evaluate() if removed else old
+            self.current_metric = evaluate(self._absent) if removed else old
         except BaseException:
             for edge in removed:
                 self._set_present(edge, True)

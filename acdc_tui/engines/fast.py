@@ -257,6 +257,20 @@ class FastEngine:
                     self._remember(k, v)
             return self._remember(key, values[0])
 
+    def evaluate_as_reference(self, absent: Absent) -> float:
+        """`evaluate`, making this state the reference: for a state the run continues from that differs
+        from the reference in many receivers at once (the attribution prefilter's), where `evaluate`
+        would guess the edge under test wrongly and recompute from the earliest receiver at every step."""
+        if self.fallback is not None:
+            return self.fallback.evaluate(absent)
+        self.evaluations += 1
+        with torch.inference_mode():
+            diff = self._diff(absent)
+            if diff:
+                self._forward([diff], store=True)
+                self.rebases += 1
+            return self._remember(self._state_key({}), self.ref_metric)
+
     def _state_key(self, diff: dict[Node, frozenset]) -> frozenset:
         """The whole absent-edge map (non-empty rows), as a hashable key, from the reference's and a diff."""
         if not diff:
