@@ -107,3 +107,16 @@ def test_refusals_are_one_line(tmp_path, capsys):
         assert err.startswith("acdc-tui: error: ") and needle in err and "\n" not in err, (extra, err)
     with pytest.raises(Exception, match="not an acdc-tui scores file"):
         read_scores(bad)
+
+
+def test_mean_ablation_on_the_command_line(tmp_path, capsys):
+    out = tmp_path / "c.json"
+    assert main(["run", "--task", "tracr-proportion", "--threshold", "0.01", "--mean-ablation", "--out", str(out), "--quiet"]) == 0
+    circuit = read_circuit(out)
+    assert circuit.settings["mean_ablation"] is True and circuit.settings["zero_ablation"] is False
+    corrupted = tmp_path / "d.json"
+    assert main(["run", "--task", "tracr-proportion", "--threshold", "0.01", "--out", str(corrupted), "--quiet"]) == 0
+    assert circuit.metrics["empty"] != read_circuit(corrupted).metrics["empty"]  # another ablation, another empty circuit
+    capsys.readouterr()
+    assert main(["run", "--task", "tracr-proportion", "--threshold", "0.01", "--mean-ablation", "--zero-ablation", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == "acdc-tui: error: --zero-ablation and --mean-ablation exclude each other: choose one ablation"

@@ -162,3 +162,16 @@ def test_the_fast_engine_continues_from_the_prefiltered_state():
     list(exp.run.events())
     engine = exp.run.engine
     assert engine.fallback is None and engine.forwards < 1.2 * engine.evaluations and engine.rebases < engine.evaluations / 4
+
+
+def test_the_explorer_forwards_prefilter_and_mean_ablation_to_its_run_process(tmp_path):
+    from pathlib import Path
+
+    from acdc_tui.cli.explore_cmd import run_argv
+    from acdc_tui.cli.main import build_explorer_parser, build_parser
+
+    args = build_explorer_parser().parse_args(["--task", "tracr-reverse", "--prefilter", SPEC, "--mean-ablation"])
+    argv = run_argv(args, Path(tmp_path / "r.journal"), Path(tmp_path / "c.json"))
+    assert argv[argv.index("--prefilter") + 1] == SPEC and "--mean-ablation" in argv
+    run = build_parser().parse_args(argv)  # what the run process parses
+    assert run.prefilter == SPEC and run.mean_ablation
