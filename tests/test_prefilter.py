@@ -175,3 +175,14 @@ def test_the_explorer_forwards_prefilter_and_mean_ablation_to_its_run_process(tm
     assert argv[argv.index("--prefilter") + 1] == SPEC and "--mean-ablation" in argv
     run = build_parser().parse_args(argv)  # what the run process parses
     assert run.prefilter == SPEC and run.mean_ablation
+
+
+def test_a_resumed_fast_engine_continues_from_the_replayed_state(tmp_path):
+    """Resume evaluates the replayed state once, as the fast engine's reference: the rest of the run
+    costs one forward per evaluation, as an uninterrupted one does."""
+    path = tmp_path / "stopped.journal"
+    run_journal(path, experiment("induction", threshold=0.1, prefilter=SPEC), {}, stop_at=30)
+    job = open_resume(path)
+    engine = job.exp.run.engine
+    list(job.exp.run.events())
+    assert engine.fallback is None and engine.forwards < 1.2 * engine.evaluations and engine.rebases < engine.evaluations / 4
