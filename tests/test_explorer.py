@@ -46,7 +46,8 @@ async def drawn(pilot, circuit) -> None:
 
 
 def ready(app) -> bool:
-    return app.state is not None and app.state.status is not None and bool(app.query("#details"))
+    """The explorer is up and its run process has started its loop."""
+    return app.state is not None and app.state.status is not None and bool(app.query("#details")) and app.state.status.mode != "loading"
 
 
 def mode(app) -> str | None:

@@ -118,6 +118,11 @@ def test_fast_and_plain_engines_agree_event_by_event(checkpoints, family, thresh
     compare_engines(_task(checkpoints, family), request, threshold, zero)
 
 
+@pytest.mark.parametrize("family", ["llama", "pythia"])
+def test_fast_and_plain_engines_agree_under_mean_ablation(checkpoints, family, request):
+    compare_engines(_task(checkpoints, family), request, 0.05, mean=True)
+
+
 @pytest.mark.parametrize("family", ["llama", "pythia", "qwen2"])
 def test_cli_runs_a_checkpoint_end_to_end_on_both_engines(checkpoints, family, tmp_path):
     """`acdc-tui run --model DIR --task-dir TD` (the task directory's own model replaced) on both engines."""

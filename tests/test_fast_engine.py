@@ -79,12 +79,13 @@ def _row(ev) -> tuple:
     return (type(ev).__name__, getattr(ev, "node", None), None, None, None, None, None)
 
 
-def compare_engines(source, request, threshold, zero=False, abs_value=False, plan=(), metric=None) -> int:
+def compare_engines(source, request, threshold, zero=False, abs_value=False, plan=(), metric=None, mean=False) -> int:
     """Plain and fast runs, event by event; returns the number of edges tested."""
     task = _task(source, request)
     runs = []
     for engine in ("plain", "fast"):
-        exp = prepare(task, Settings(threshold=threshold, metric=metric, zero_ablation=zero, abs_value_threshold=abs_value, engine=engine, dtype="float64"))
+        settings = Settings(threshold=threshold, metric=metric, zero_ablation=zero, mean_ablation=mean, abs_value_threshold=abs_value, engine=engine, dtype="float64")
+        exp = prepare(task, settings)
         assert exp.run.engine.name == engine
         if engine == "fast":
             assert exp.run.engine.fallback is None, exp.run.engine.fallback_reason
@@ -123,6 +124,38 @@ def test_same_decisions_straight_through(source, threshold, zero, abs_value, req
     compare_engines(source, request, threshold, zero, abs_value)
 
 
+# Mean ablation: thresholds between the 50th and 90th percentile of the Δs under it
+MEAN_CASES = [("tracr-reverse", 0.01), ("tracr-proportion", 1e-4), ("small_task_dir", 0.005), ("attn4_task_dir", 0.003)]
+
+
+@pytest.mark.parametrize("source, threshold", MEAN_CASES, ids=[f"{s}-{t}" for s, t in MEAN_CASES])
+def test_same_decisions_under_mean_ablation(source, threshold, request):
+    compare_engines(source, request, threshold, mean=True)
+    compare_engines(source, request, threshold, mean=True, plan=PLAN[:6])
+
+
+def test_mean_ablation_patches_in_the_per_position_mean(small_task_dir):
+    """An absent edge under mean ablation gives the receiver the patch run's batch mean of the sender,
+    at each position, checked with hand-built hooks on the plain engine."""
+    from acdc_tui.core.graph import Node
+
+    task = tasks.load_task(None, str(small_task_dir), "cpu", torch.float64)
+    graph, plain, _ = _engines(task, mean=True)
+    sender, receiver = Node("blocks.0.attn.hook_result", 1), Node("blocks.1.hook_mlp_in")
+    patch = backend.capture(task.model, task.corrupted, {sender.name})[sender.name][:, :, 1]  # [batch, pos, d_model]
+    online: dict = {}
+
+    def save(x, hook):
+        online["result"] = x[:, :, 1].clone()
+
+    def swap(x, hook):
+        return x - online["result"] + patch.mean(0, keepdim=True)
+
+    want = backend.logits(task.model, task.clean, [(sender.name, save), (receiver.name, swap)])
+    torch.testing.assert_close(plain.logits({receiver: {sender}}), want, rtol=1e-12, atol=1e-12)
+    assert not torch.allclose(plain.logits({receiver: {sender}}), backend.logits(task.model, task.clean))
+
+
 # Stepping interleaved with commands; edges named by their index in the graph's tested-edge order.
 # Early indices are decided by the time the commands run (overrides live), late ones are not yet.
 PLAN = [
@@ -155,11 +188,11 @@ def test_an_engine_serves_several_runs(small_task_dir):
         assert all(_close(g[2], w[2]) for g, w in zip(got, want))
 
 
-def _engines(task, zero=False, metric=None):
+def _engines(task, zero=False, metric=None, mean=False):
     graph = build_graph(GraphSpec.from_config(task.model.cfg, use_pos_embed=task.use_pos_embed))
     metric = metric or task.metric()[1]
     args = (task.model, graph, task.clean, None if zero else task.corrupted, metric)
-    kw = dict(zero_ablation=zero, scramble_positions=task.scramble_patch_positions)
+    kw = dict(zero_ablation=zero, scramble_positions=task.scramble_patch_positions, mean_ablation=mean)
     return graph, PlainEngine(*args, **kw), FastEngine(*args, **kw)
 
 
@@ -183,11 +216,11 @@ def test_forward_pass_equals_the_model(source, request):
 
 
 @pytest.mark.parametrize("source", SOURCES)
-@pytest.mark.parametrize("zero", [False, True])
-def test_random_absent_maps(source, zero, request):
+@pytest.mark.parametrize("ablation", ["corrupted", "zero", "mean"])
+def test_random_absent_maps(source, ablation, request):
     """Arbitrary absent-edge maps, in a random order (the reference state moves around): same logits."""
     task = _task(source, request)
-    graph, plain, fast = _engines(task, zero)
+    graph, plain, fast = _engines(task, ablation == "zero", mean=ablation == "mean")
     rng = random.Random(7)
     for _ in range(12):
         absent = _random_absent(graph, rng, rng.random())

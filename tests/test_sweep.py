@@ -77,7 +77,7 @@ def test_cli_sweep_writes_json_that_reads_back(tmp_path, capsys):
     assert "threshold" in stdout and "ROC (edges), AUC 1.000" in stdout and "edges kept vs threshold" in stdout
     assert stdout.splitlines()[-1].startswith("Summary: 3 thresholds in ") and "AUC 1.000" in stdout.splitlines()[-1]
     data = read_sweep(out)
-    assert data["schema"] == SCHEMA and data["schema_version"] == 1 and data["complete"] is True
+    assert data["schema"] == SCHEMA and data["schema_version"] == 2 and data["complete"] is True
     assert data["settings"]["thresholds"] == [0.1, 1e-2, 1e-6] and data["settings"]["zero_ablation"] is True
     assert data["task"] == {"name": "tracr-proportion", "source": "builtin", "metric": "l2", "description": data["task"]["description"]}
     assert data["metrics"]["full"] == 0.0 and data["metrics"]["empty"] > 0
@@ -118,7 +118,7 @@ def test_cli_sweep_on_a_task_without_ground_truth(small_task_dir, tmp_path, caps
         (["--logspace", "-6,0,0"], "N must be at least 1"),
         (["--thresholds", "0.1", "--threshold", "0.1"], "sweep does not take --threshold"),
         (["--thresholds", "0.1", "--log", "x.log"], "sweep does not take --log"),
-        ([], "one of the arguments --thresholds --logspace is required"),
+        ([], "one of the arguments --thresholds --logspace --top-k is required"),
         (["--thresholds", "0.1", "--logspace", "-2,-1,2"], "not allowed with argument"),
     ],
 )

@@ -5,26 +5,34 @@ The task, graph and engine are built once: every τ gets a fresh `AcdcRun` over 
 so the clean and ablated activations are computed once for the whole sweep. The full-model and
 empty-circuit metrics do not depend on τ and are evaluated once (see `evaluation`).
 
-Sweep JSON, schema `acdc-tui.sweep` version 1 (documented in README.md, "Threshold sweeps"):
+Sweep JSON, schema `acdc-tui.sweep` version 2 (documented in README.md, "Threshold sweeps"):
 
     {
-      "schema": "acdc-tui.sweep", "schema_version": 1, "acdc_tui_version": str, "created": ISO-8601,
+      "schema": "acdc-tui.sweep", "schema_version": 2, "acdc_tui_version": str, "created": ISO-8601,
       "complete": bool,                        # false when the sweep was stopped early
       "task": {"name", "source", "metric", "description"},
       "model": {"config": {...}, "fingerprint": "sha256:..."},
-      "settings": {"thresholds": [float], "zero_ablation", "abs_value_threshold", "tree_shaking",
-                   "engine", "device", "dtype", "use_pos_embed", "pins": [edge], "force_prunes": [edge]},
+      "settings": {"sweep_over": "threshold"|"top-k", "thresholds": [float], "zero_ablation", "mean_ablation",
+                   "abs_value_threshold", "tree_shaking", "engine", "device", "dtype", "prefilter",
+                   "use_pos_embed", "reference", "pins": [edge], "force_prunes": [edge],
+                   "attribution": {"method", "steps", "fractions"}|null},       # top-k sweeps
       "metrics": {"full": float, "empty": float|null},
-      "summary": {"edges_total", "ground_truth_edges": int|null, "runs", "elapsed_s", "auc": float|null},
+      "summary": {"edges_total", "ground_truth_edges": int|null, "runs", "elapsed_s", "auc": float|null,
+                  "cpr": float|null, "cmd": float|null},
       "points": [{"threshold", "edges_kept", "metric", "complete", "elapsed_s",
+                  "edge_fraction", "faithfulness": float|null,               # MIB's f(C), analysis/faithfulness.py
                   "tp", "fp", "fn", "tn", "tpr", "fpr", "precision",    # null without a ground truth
                   "edges": [[sender hook, head, receiver hook, head]]}],  # only with --with-edges
       "roc": [{"threshold": float|null, "fpr", "tpr", "precision", "n_edges": int|null}] | null,
-      "auc": float|null
+      "auc": float|null,
+      "faithfulness": {"cpr": float|null, "cmd": float|null, "note": str|null}
     }
 
-`points` are in decreasing τ. `roc` adds the end points (0, 0) and (1, 1) (threshold null: +inf and
--inf). Counts, rates and `edges_kept` are over tested (non-placeholder) edges only.
+`points` are in decreasing τ. In a top-k sweep (`sweep --top-k METHOD`) each point is the circuit of
+the k edges with the largest |attribution score|, and its `threshold` is the smallest |score| kept.
+`roc` adds the end points (0, 0) and (1, 1) (threshold null: +inf and -inf). Counts, rates and
+`edges_kept` are over tested (non-placeholder) edges only. Version 1 (no faithfulness, no
+`sweep_over`) still reads.
 """
 
 from __future__ import annotations
@@ -41,13 +49,16 @@ from typing import IO, Any, Sequence
 import orjson
 
 from acdc_tui.analysis import roc as roc_mod
+from acdc_tui.analysis.faithfulness import FaithfulnessCurve, curve, format_faithfulness
 from acdc_tui.core.errors import UserError
-from acdc_tui.core.events import EdgeForced, EdgeTested, NodeSkipped
+from acdc_tui.core.events import EdgeForced, EdgesPrefiltered, EdgeTested, NodeSkipped
+from acdc_tui.io.versioned import read_versioned
 from acdc_tui.runs.evaluation import empty_metric, full_metric
 from acdc_tui.runs.experiment import Experiment, describe, new_run, run_settings
 
 SCHEMA = "acdc-tui.sweep"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MAX_RUNS = 1000
 
 
@@ -130,10 +141,16 @@ class SweepResult:
     auc: float | None = None
     roc_note: str | None = None  # why there is no ROC
     signal: int | None = None  # the signal that stopped the sweep early
+    attribution: dict | None = None  # a top-k sweep's method, steps and fractions (None: a sweep over τ)
 
     @property
     def edges_total(self) -> int:
         return self.exp.run.total
+
+    def faithfulness(self) -> FaithfulnessCurve:
+        """MIB's f of every point (those not finished have none), CPR and CMD over the finished ones."""
+        sizes = [(p.edges_kept, p.metric if p.complete else None) for p in self.points]
+        return curve(sizes, self.edges_total, self.full, self.empty)
 
 
 def edge_key(edge) -> tuple:
@@ -166,9 +183,9 @@ def run_sweep(exp: Experiment, thresholds: Sequence[float], stderr: IO[str] | No
                 for ev in run.events():
                     if journal is not None:
                         journal.append(i, ev)
-                    if isinstance(ev, (EdgeTested, EdgeForced, NodeSkipped)):
+                    if isinstance(ev, (EdgeTested, EdgeForced, NodeSkipped, EdgesPrefiltered)):
                         progress.done = ev.done
-                        progress.tested += not isinstance(ev, NodeSkipped)
+                        progress.tested += isinstance(ev, (EdgeTested, EdgeForced))
                         if meter:
                             meter.update(run.kept(), run.current_metric)
                 finished = run.finished
@@ -193,11 +210,11 @@ def run_sweep(exp: Experiment, thresholds: Sequence[float], stderr: IO[str] | No
             result.full = full_metric(exp)
         result.empty = exp.meta.get("metric_empty")
     result.elapsed_s = time.monotonic() - start
-    _add_roc(result, truth, universe)
+    add_roc(result, truth, universe)
     return result
 
 
-def _add_roc(result: SweepResult, truth, universe) -> None:
+def add_roc(result: SweepResult, truth, universe) -> None:
     if truth is None:
         result.roc_note = f"task {result.exp.task.name} has no ground-truth circuit: no ROC curve or AUC"
         return
@@ -223,9 +240,12 @@ def sweep_to_json(result: SweepResult, with_edges: bool = False) -> dict[str, An
     task_info, model_info = describe(exp)
     truth = task.ground_truth
     universe = {edge_key(e) for e in exp.graph.tested_edges}
+    faith = result.faithfulness()
+    f_of = [fp.faithfulness for fp in faith.points] or [None] * len(result.points)
     points = []
-    for p in result.points:
+    for p, f in zip(result.points, f_of):
         d: dict[str, Any] = {"threshold": p.threshold, "edges_kept": p.edges_kept, "metric": p.metric, "complete": p.complete, "elapsed_s": round(p.elapsed_s, 3)}
+        d.update({"edge_fraction": p.edges_kept / result.edges_total if result.edges_total else None, "faithfulness": f})
         c = p.confusion
         d.update(
             {"tp": c.tp, "fp": c.fp, "fn": c.fn, "tn": c.tn, "tpr": _num(c.tpr), "fpr": _num(c.fpr), "precision": c.precision}
@@ -250,10 +270,12 @@ def sweep_to_json(result: SweepResult, with_edges: bool = False) -> dict[str, An
         "task": task_info,
         "model": model_info,
         "settings": {
+            "sweep_over": "threshold" if result.attribution is None else "top-k",
             "thresholds": list(result.thresholds),
             **run_settings(exp),
             "pins": list(s.pins),
             "force_prunes": list(s.force_prunes),
+            "attribution": result.attribution,
         },
         "metrics": {"full": result.full, "empty": result.empty},
         "summary": {
@@ -262,10 +284,13 @@ def sweep_to_json(result: SweepResult, with_edges: bool = False) -> dict[str, An
             "runs": len(result.points),
             "elapsed_s": round(result.elapsed_s, 3),
             "auc": result.auc,
+            "cpr": faith.cpr,
+            "cmd": faith.cmd,
         },
         "points": points,
         "roc": roc,
         "auc": result.auc,
+        "faithfulness": {"cpr": faith.cpr, "cmd": faith.cmd, "note": faith.note},
     }
 
 
@@ -281,29 +306,20 @@ def write_sweep(result: SweepResult, path: str | Path, with_edges: bool = False)
 
 
 def read_sweep(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    try:
-        data = orjson.loads(path.read_bytes())
-    except OSError as e:
-        raise UserError(f"cannot read sweep file {str(path)!r}: {e.strerror}") from None
-    except orjson.JSONDecodeError as e:
-        raise UserError(f"{path} is not valid JSON ({e})") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise UserError(f"{path} is not an acdc-tui sweep file (no \"schema\": \"{SCHEMA}\")")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise UserError(f"{path} has sweep schema version {data.get('schema_version')!r}, this acdc-tui reads version {SCHEMA_VERSION}")
-    return data
+    return read_versioned(path, SCHEMA, READABLE_VERSIONS, "sweep file", "pass a file written by acdc-tui sweep --out")
 
 
 def format_table(result: SweepResult) -> str:
     """One row per τ: edges kept, metric, and with a ground truth TP/FP/FN, TPR, FPR, precision."""
     has_truth = any(p.confusion is not None for p in result.points)
-    head = f"{'threshold':>12}  {'edges':>9}  {'metric':>12}"
+    faith = {id(p): fp.faithfulness for p, fp in zip(result.points, result.faithfulness().points)}
+    head = f"{'threshold':>12}  {'edges':>9}  {'metric':>12}  {'f':>7}"
     if has_truth:
         head += f"  {'TP':>4} {'FP':>4} {'FN':>4}  {'TPR':>5}  {'FPR':>5}  {'prec':>5}"
     rows = [head, "-" * len(head)]
     for p in sorted(result.points, key=lambda p: p.threshold, reverse=True):
-        row = f"{p.threshold:>12.4g}  {p.edges_kept:>4}/{result.edges_total:<4}  {_g(p.metric):>12}"
+        f = faith.get(id(p))
+        row = f"{p.threshold:>12.4g}  {p.edges_kept:>4}/{result.edges_total:<4}  {_g(p.metric):>12}  {'n/a' if f is None else f'{f:.4f}':>7}"
         if p.confusion is not None:
             c = p.confusion
             row += f"  {c.tp:>4} {c.fp:>4} {c.fn:>4}  {c.tpr:>5.3f}  {c.fpr:>5.3f}  {c.precision:>5.3f}"
@@ -331,7 +347,7 @@ def format_report(result: SweepResult, ascii: bool = False, width: int = 50, hei
                 title=f"ROC (edges), AUC {result.auc:.3f}", y_label="TPR", x_label="FPR",
             )
         )
-    done = [(p.threshold, p.edges_kept) for p in result.points]
+    done = [(p.threshold, p.edges_kept) for p in result.points] if result.attribution is None else []  # (top-k: sizes are the grid)
     positive = [(t, k) for t, k in done if t > 0]
     if len(positive) >= 2:
         out.append(
@@ -351,6 +367,7 @@ def format_report(result: SweepResult, ascii: bool = False, width: int = 50, hei
         out.append(result.roc_note + "\n")  # (without a ground truth the CLI has said so already)
     if result.auc is not None:
         out.append(f"AUC (edges, the paper's pessimistic Pareto staircase): {result.auc:.3f} over {sum(p.complete for p in result.points)} thresholds\n")
+    out.append(format_faithfulness(result.faithfulness(), ascii=ascii, width=width, height=height))
     return "\n".join(out)
 
 

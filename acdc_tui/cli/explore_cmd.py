@@ -10,8 +10,8 @@ from pathlib import Path
 from acdc_tui.core.errors import UserError
 
 # run options forwarded to the run process as they were given
-_VALUE_OPTIONS = ("task", "task_dir", "model", "metric", "engine", "device", "dtype", "log", "dot")
-_FLAG_OPTIONS = ("zero_ablation", "abs_value_threshold", "tree_shaking")
+_VALUE_OPTIONS = ("task", "task_dir", "model", "metric", "engine", "device", "dtype", "log", "dot", "prefilter")
+_FLAG_OPTIONS = ("zero_ablation", "mean_ablation", "abs_value_threshold", "tree_shaking")
 
 
 def run_argv(args: argparse.Namespace, journal: Path, out: Path) -> list[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO
 
 from acdc_tui.core.algorithm import AcdcRun
-from acdc_tui.core.events import EdgeForced, EdgeTested, Event, NodeSkipped, RunFinished
+from acdc_tui.core.events import EdgeForced, EdgesPrefiltered, EdgeTested, Event, NodeSkipped, RunFinished
 from acdc_tui.io.circuit import Circuit
 from acdc_tui.io.reference_log import format_event
 from acdc_tui.runs.progress import Progress, ProgressLine
@@ -49,9 +49,9 @@ class HeadlessSink:
                 if self.meter.tty:
                     self.stderr.write("\r\x1b[2K")  # keep the progress line from mixing with the log on a shared terminal
                 self.stdout.write(text)
-        if isinstance(event, (EdgeTested, EdgeForced, NodeSkipped)):
+        if isinstance(event, (EdgeTested, EdgeForced, NodeSkipped, EdgesPrefiltered)):
             self.progress.done = event.done
-            self.progress.tested += not isinstance(event, NodeSkipped)
+            self.progress.tested += isinstance(event, (EdgeTested, EdgeForced))
             self.meter.update(run.kept(), run.current_metric)
         if isinstance(event, RunFinished):
             self.meter.update(run.kept(), run.current_metric, force=True)

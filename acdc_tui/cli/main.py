@@ -12,7 +12,7 @@ import re
 import sys
 from pathlib import Path
 
-from acdc_tui.cli import diff_cmd, explore_cmd, journal_cmd, run_cmd, serve_cmd
+from acdc_tui.cli import attribute_cmd, diff_cmd, explore_cmd, journal_cmd, run_cmd, serve_cmd, sweep_cmd
 from acdc_tui.cli.circuit_file_options import add_format_option, add_pins_from_option, pins_from
 from acdc_tui.core.errors import UserError
 
@@ -45,6 +45,8 @@ def _add_run_options(p: argparse.ArgumentParser, threshold_required: bool = True
     p.add_argument("--threshold", "-t", type=_threshold, required=threshold_required, default=None if threshold_required else DEFAULT_THRESHOLD, help="τ: an edge is removed if the metric rises by less than this" + ("" if threshold_required else f" (default {DEFAULT_THRESHOLD})"))
     p.add_argument("--metric", help="metric name (default: the task's)")
     p.add_argument("--zero-ablation", action="store_true", help="ablate to zero instead of the patch (corrupted) data")
+    p.add_argument("--mean-ablation", action="store_true", help="ablate to each sender's output averaged over the patch data, per position")
+    p.add_argument("--prefilter", metavar="METHOD:FRACTION", default=None, help="remove the FRACTION of tested edges with the lowest attribution (eap or eap-ig) untested first; not the reference algorithm")
     p.add_argument("--abs-value-threshold", action="store_true", help="compare |Δ| with the threshold")
     p.add_argument("--tree-shaking", action="store_true", help="finally remove nodes not on an input-to-output path")
     p.add_argument("--pin", action="append", default=[], metavar="EDGE", help="never remove SENDER->RECEIVER (tested, logged, kept); repeatable")
@@ -99,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     journal_cmd.add_parsers(sub)
     explore_cmd.add_attach_parser(sub)
     _add_sweep_parser(sub)
+    attribute_cmd.add_parser(sub)
     sub.add_parser("tasks", help="list the builtin tasks")
     dot = sub.add_parser("dot", help="convert a circuit JSON file to Graphviz DOT")
     dot.add_argument("circuit")
@@ -117,6 +120,8 @@ def settings_from_args(args: argparse.Namespace, threshold: float | None = None)
         threshold=args.threshold if threshold is None else threshold,
         metric=args.metric,
         zero_ablation=args.zero_ablation,
+        mean_ablation=args.mean_ablation,
+        prefilter=args.prefilter,
         abs_value_threshold=args.abs_value_threshold,
         tree_shaking=args.tree_shaking,
         engine=args.engine,
@@ -151,15 +156,17 @@ def _add_sweep_parser(sub) -> None:
     sweep.add_argument("--with-edges", action="store_true", help="also store each run's kept edges in the JSON")
     sweep.add_argument("--journal", metavar="FILE", default=None, help="the sweep's journal, every point's events as run 1..N (default: a new file in acdc-output/runs/)")
     sweep.add_argument("--ascii", action="store_true", help="plots in plain ASCII (default: Unicode when the terminal can show it)")
+    sweep_cmd.add_options(sweep, grid)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     import tasks
-    from acdc_tui.analysis.sweep import format_report, parse_logspace, parse_thresholds, run_sweep, write_sweep
-    from acdc_tui.analysis.text_plot import wants_ascii
+    from acdc_tui.analysis.sweep import parse_logspace, parse_thresholds, run_sweep
     from acdc_tui.models.backend import check_device, parse_dtype
     from acdc_tui.runs.experiment import prepare
 
+    if sweep_cmd.wants(args):  # --ray or --top-k
+        return sweep_cmd.run(args)
     given = [flag for dest, flag in _NOT_FOR_SWEEP.items() if getattr(args, dest, None) not in (None, False)]
     if given:
         raise UserError(f"sweep does not take {given[0]}")
@@ -196,17 +203,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             signals.restore(previous)
             writer.end_session("finished" if result is not None and result.complete else "stopped")
             writer.close()
-        write_sweep(result, out, with_edges=args.with_edges)
+        return sweep_cmd.finish(result, args, out, f"{len(result.points)} thresholds", f"every point's decisions are in the journal {journal}")
     finally:
         locks.release()
-    sys.stdout.write(format_report(result, ascii=args.ascii or wants_ascii(sys.stdout)))
-    auc = "" if result.auc is None else f"; AUC {result.auc:.3f}"
-    sys.stdout.write(f"Summary: {len(result.points)} thresholds in {result.elapsed_s:.2f} s{auc}; sweep written to {out}\n")
-    sys.stdout.flush()
-    if not result.complete:
-        print(f"acdc-tui: interrupted: the thresholds finished so far are saved in {out} (\"complete\": false); every point's decisions are in the journal {journal}", file=sys.stderr)
-        return 128 + (result.signal or 2)
-    return 0
 
 
 def _interactive() -> bool:
@@ -282,6 +281,7 @@ COMMANDS = {
     "dot": lambda args: cmd_dot(args),
     "diff": lambda args: diff_cmd.run(args),
     "serve": lambda args: serve_cmd.run(args),
+    "attribute": lambda args: attribute_cmd.run(args),
 }
 
 

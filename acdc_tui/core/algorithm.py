@@ -17,7 +17,7 @@ from typing import Callable, Iterator, Protocol
 
 import networkx as nx
 
-from acdc_tui.core.events import EdgeForced, EdgeTested, Event, NodeEntered, NodeSkipped, OverrideApplied, RunFinished, RunStarted, ThresholdChanged, TreeShaken
+from acdc_tui.core.events import EdgeForced, EdgesPrefiltered, EdgeTested, Event, NodeEntered, NodeSkipped, OverrideApplied, RunFinished, RunStarted, ThresholdChanged, TreeShaken
 from acdc_tui.core.graph import INPUT_KINDS, Absent, ComputationalGraph, Edge, EdgeType, Node
 
 
@@ -35,7 +35,7 @@ class EdgeRecord:
     present: bool = True
     delta: float | None = None  # new - old when it was tested (or force-pruned)
     seq: int | None = None  # event that decided it
-    decided_by: str | None = None  # test | forced | skipped | tree_shaking (None: not yet, or placeholder)
+    decided_by: str | None = None  # test | forced | skipped | prefilter | tree_shaking (None: not yet, or placeholder)
     tested_present: bool | None = None  # what the threshold rule said, before any override
     pinned: bool = False
     forced: bool = False
@@ -48,6 +48,7 @@ class AcdcRun:
     threshold: float
     abs_value_threshold: bool = False
     tree_shaking: bool = False
+    prefiltered: tuple[Edge, ...] = ()  # removed untested after the start (an attribution prefilter)
     records: dict[tuple[Node, Node], EdgeRecord] = field(init=False)
     initial_metric: float | None = field(init=False, default=None)
     current_metric: float | None = field(init=False, default=None)
@@ -190,6 +191,8 @@ class AcdcRun:
     def _run(self) -> Iterator[Event]:
         self.initial_metric = self.current_metric = self._evaluate()
         yield RunStarted(self._next_seq(), self.initial_metric, self.total, len(self.graph.nodes), len(self.graph.edges))
+        if self.prefiltered and not self._stop:
+            yield self._prefilter()
         for i, node in enumerate(self.graph.nodes):
             if self._stop:
                 break
@@ -198,12 +201,14 @@ class AcdcRun:
                 yield self._skip(node)
                 continue
             incoming = self.graph.incoming[node]
-            yield NodeEntered(self._next_seq(), node, sum(e.tested for e in incoming))
+            yield NodeEntered(self._next_seq(), node, sum(e.tested and self.records[e.key].decided_by is None for e in incoming))
             if self.graph.incoming_type[node] is EdgeType.PLACEHOLDER:
                 continue
             for edge in incoming:
                 if self._stop:
                     break
+                if self.records[edge.key].decided_by == "prefilter":
+                    continue
                 yield self._force(edge) if self.records[edge.key].forced else self._test(edge)
         self.current_node = None
         if self.tree_shaking and not self._stop:
@@ -236,6 +241,28 @@ class AcdcRun:
         self.done += 1
         rec.seq, rec.decided_by = self._next_seq(), "forced"
         return EdgeForced(rec.seq, edge, old, self.current_metric, rec.delta, self.current_metric, self.done, self.total)
+
+    def _prefilter(self) -> EdgesPrefiltered:
+        """Remove the prefiltered edges (pinned and force-pruned ones excepted) and evaluate once; if
+        the evaluation fails they are set back, so the run's state stays consistent."""
+        old = self.current_metric
+        removed = [e for e in self.prefiltered if not (self.records[e.key].pinned or self.records[e.key].forced)]
+        for edge in removed:
+            self._set_present(edge, False)
+        # An engine may take the hint that the run continues from this state (the fast engine's reference)
+        evaluate = getattr(self.engine, "evaluate_as_reference", self.engine.evaluate)
+        try:
+            self.current_metric = evaluate(self._absent) if removed else old
+        except BaseException:
+            for edge in removed:
+                self._set_present(edge, True)
+            raise
+        seq = self._next_seq()
+        for edge in removed:
+            rec = self.records[edge.key]
+            rec.seq, rec.decided_by = seq, "prefilter"
+        self.done += len(removed)
+        return EdgesPrefiltered(seq, tuple(removed), old, self.current_metric, self.done, self.total)
 
     def _skip(self, node: Node) -> NodeSkipped:
         seq = self._next_seq()
@@ -291,12 +318,12 @@ class AcdcRun:
     @staticmethod
     def _rule_decision(rec: EdgeRecord) -> bool:
         """Whether ACDC itself (no overrides) keeps a decided edge."""
-        return bool(rec.tested_present) if rec.decided_by in ("test", "forced") else False
+        return bool(rec.tested_present) if rec.decided_by in ("test", "forced") else False  # skipped, prefilter, tree_shaking: removed
 
 
 def ends_edge_step(ev: Event, n: int) -> bool:
     """Whether `ev`, the n-th event of a step, ends a step of one edge."""
-    return isinstance(ev, (EdgeTested, EdgeForced, RunFinished))
+    return isinstance(ev, (EdgeTested, EdgeForced, EdgesPrefiltered, RunFinished))
 
 
 def ends_node_step(ev: Event, n: int) -> bool:

@@ -25,6 +25,18 @@ class RunStarted(Event):
 
 
 @dataclass(frozen=True)
+class EdgesPrefiltered(Event):
+    """Removed untested right after the start, because an attribution prefilter ranked them lowest
+    (an opt-in, non-reference run); the metric is evaluated once with all of them removed."""
+
+    removed: tuple[Edge, ...]
+    old_metric: float
+    current_metric: float
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
 class NodeEntered(Event):
     node: Node
     n_tests: int  # incoming edges still to decide

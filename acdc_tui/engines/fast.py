@@ -76,8 +76,9 @@ class FastEngine:
         zero_ablation: bool = False,
         scramble_positions: bool = False,
         width: int | None = None,
+        mean_ablation: bool = False,
     ) -> None:
-        patch_tokens = patch_data(tokens, patch_tokens, zero_ablation)
+        patch_tokens = patch_data(tokens, patch_tokens, zero_ablation, mean_ablation)
         threads.fit_to_work(tokens.numel() * model.cfg.d_model, tokens.device.type)
         self.model, self.graph, self.tokens, self.metric = model, graph, tokens, metric
         self.fallback: PlainEngine | None = None
@@ -85,14 +86,14 @@ class FastEngine:
         self.evaluations = self.forwards = self.rebases = 0  # counters, for benchmarks
         if self.fallback_reason is None:
             with torch.inference_mode():
-                self._setup(patch_tokens, zero_ablation, scramble_positions, width)
+                self._setup(patch_tokens, zero_ablation, scramble_positions, width, mean_ablation)
                 self.fallback_reason = self._self_check()
         if self.fallback_reason is not None:
-            self.fallback = PlainEngine(model, graph, tokens, patch_tokens, metric, zero_ablation, scramble_positions)
+            self.fallback = PlainEngine(model, graph, tokens, patch_tokens, metric, zero_ablation, scramble_positions, mean_ablation)
 
     # ---------------------------------------------------------------- setup
 
-    def _setup(self, patch_tokens: torch.Tensor, zero_ablation: bool, scramble_positions: bool, width: int | None) -> None:
+    def _setup(self, patch_tokens: torch.Tensor, zero_ablation: bool, scramble_positions: bool, width: int | None, mean_ablation: bool) -> None:
         model, graph, tokens = self.model, self.graph, self.tokens
         self.w = w = Weights.of(model)
         L, H, D, dh = w.n_layers, w.n_heads, w.d_model, w.d_head
@@ -162,7 +163,7 @@ class FastEngine:
         # ablated values (the very activations the plain engine patches in) and the clean inputs
         dt, dev = self.dtype, self.device
         self.abl = torch.empty(self.S, N, dtype=dt, device=dev)  # ablated sender outputs
-        abl = ablated_activations(model, graph, patch_tokens, zero_ablation, scramble_positions, keep=self._keep_ablated)
+        abl = ablated_activations(model, graph, patch_tokens, zero_ablation, scramble_positions, mean_ablation, keep=self._keep_ablated)
         clean_logits, clean = backend.logits_and_capture(model, tokens, {n.name for n in self.inputs} | {"blocks.0.hook_resid_pre"})
         self._model_logits = clean_logits[:, self.pm].clone()  # for the self-check
         del clean_logits
@@ -288,6 +289,20 @@ class FastEngine:
                 if k not in self._memo:
                     self._remember(k, v)
             return self._remember(key, values[0])
+
+    def evaluate_as_reference(self, absent: Absent) -> float:
+        """`evaluate`, making this state the reference: for a state the run continues from that differs
+        from the reference in many receivers at once (the attribution prefilter's), where `evaluate`
+        would guess the edge under test wrongly and recompute from the earliest receiver at every step."""
+        if self.fallback is not None:
+            return self.fallback.evaluate(absent)
+        self.evaluations += 1
+        with torch.inference_mode():
+            diff = self._diff(absent)
+            if diff:
+                self._forward([diff], store=True)
+                self.rebases += 1
+            return self._remember(self._state_key({}), self.ref_metric)
 
     def _state_key(self, diff: dict[Node, frozenset]) -> frozenset:
         """The whole absent-edge map (non-empty rows), as a hashable key, from the reference's and a diff."""

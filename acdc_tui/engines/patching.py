@@ -9,9 +9,15 @@ the patch data, or zero) instead of its current one. As in the reference impleme
 * a receiver whose edges are all present is left as the model computes it.
 
 The plain engine (plain.py) implements this directly; every faster engine is checked against it.
+
+Three ablations give the ablated values (`Ablation`): the patch (corrupted) run's activations, those
+of a run with every residual writer zeroed, or the patch run's activations averaged over its batch at
+each position (mean ablation). Every engine consumes the same ablated values, so they agree on all three.
 """
 
 from __future__ import annotations
+
+from enum import Enum
 
 import torch
 
@@ -21,6 +27,20 @@ from acdc_tui.models import backend
 
 # The reference permutes positional embeddings of the patch run with this seed (tracr tasks).
 SCRAMBLE_SEED = 49
+
+
+class Ablation(str, Enum):
+    """What an absent edge's sender is replaced by."""
+
+    CORRUPTED = "corrupted"  # its output on the patch data
+    ZERO = "zero"  # its output with every residual writer zeroed
+    MEAN = "mean"  # its output on the patch data, averaged over the batch at each position
+
+    @classmethod
+    def of(cls, zero_ablation: bool, mean_ablation: bool) -> "Ablation":
+        if zero_ablation and mean_ablation:
+            raise UserError("--zero-ablation and --mean-ablation exclude each other: choose one ablation")
+        return cls.ZERO if zero_ablation else cls.MEAN if mean_ablation else cls.CORRUPTED
 
 
 def index_of(node: Node) -> tuple:
@@ -35,15 +55,25 @@ def writer_hooks(graph: ComputationalGraph) -> set[str]:
 
 def ablated_activations(
     model, graph: ComputationalGraph, patch_tokens: torch.Tensor, zero_ablation: bool, scramble_positions: bool,
-    keep: backend.KeepFn | None = None,
+    mean_ablation: bool = False, keep: backend.KeepFn | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Every graph hook's activation on the patch data, or with every writer zeroed (zero ablation);
-    with `keep`, what it makes of each activation as the forward pass produces it.
+    """Every graph hook's activation on the patch data, or with every writer zeroed (zero ablation),
+    or on the patch data averaged over the batch per position (mean ablation); with `keep`, what it
+    makes of each activation (as the forward pass produces it, or once averaged).
 
     Like the reference, zero ablation zeroes all residual writers (inputs, head results, MLP
     outputs) and records what every hook then sees; with separate positional embeddings and
-    corrupted ablation, the patch run's positional embeddings are permuted (seed 49).
+    corrupted (or mean) ablation, the patch run's positional embeddings are permuted (seed 49).
+    Every hook is averaged, receivers' inputs too: an ADDITION receiver's input is a sum of its
+    senders, so its mean is the sum of their means and patching stays consistent.
     """
+    if Ablation.of(zero_ablation, mean_ablation) is Ablation.MEAN:
+        patch_run = ablated_activations(model, graph, patch_tokens, False, scramble_positions)
+        means = {name: per_position_mean(x) for name, x in patch_run.items()}
+        if keep is None:
+            return means
+        kept = {name: keep(name, x) for name, x in means.items()}
+        return {name: x for name, x in kept.items() if x is not None}
     pre: list = []
     if zero_ablation:
         pre += [(name, lambda x, hook: torch.zeros_like(x)) for name in sorted(writer_hooks(graph))]
@@ -54,11 +84,17 @@ def ablated_activations(
     return backend.capture(model, patch_tokens, set(graph.hook_names()), pre, keep)
 
 
-def patch_data(tokens: torch.Tensor, patch_tokens: torch.Tensor | None, zero_ablation: bool) -> torch.Tensor:
-    """The tokens of the patch run (the clean ones under zero ablation), checked against the clean ones."""
+def per_position_mean(x: torch.Tensor) -> torch.Tensor:
+    """[batch, pos, ...] -> the same shape, each row the batch's mean at its position."""
+    return x.mean(0, keepdim=True).expand_as(x).contiguous()
+
+
+def patch_data(tokens: torch.Tensor, patch_tokens: torch.Tensor | None, zero_ablation: bool, mean_ablation: bool = False) -> torch.Tensor:
+    """The tokens of the patch run, checked against the clean ones: under zero ablation the clean ones;
+    under mean ablation the clean ones when the task has no patch data (the mean is over them then)."""
     if patch_tokens is None:
-        if not zero_ablation:
-            raise UserError("this task has no patch (corrupted) data: use --zero-ablation or give the task corrupted tokens")
+        if not (zero_ablation or mean_ablation):
+            raise UserError("this task has no patch (corrupted) data: use --zero-ablation or --mean-ablation, or give the task corrupted tokens")
         return tokens
     if tuple(patch_tokens.shape) != tuple(tokens.shape):
         raise UserError(f"clean tokens {tuple(tokens.shape)} and corrupted tokens {tuple(patch_tokens.shape)} differ in shape: they must be equal")

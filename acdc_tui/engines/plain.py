@@ -29,11 +29,12 @@ class PlainEngine:
         metric: Metric,
         zero_ablation: bool = False,
         scramble_positions: bool = False,
+        mean_ablation: bool = False,
     ) -> None:
-        patch_tokens = patch_data(tokens, patch_tokens, zero_ablation)
+        patch_tokens = patch_data(tokens, patch_tokens, zero_ablation, mean_ablation)
         threads.fit_to_work(tokens.numel() * model.cfg.d_model, tokens.device.type)
         self.model, self.graph, self.tokens, self.metric = model, graph, tokens, metric
-        self.ablated = ablated_activations(model, graph, patch_tokens, zero_ablation, scramble_positions)
+        self.ablated = ablated_activations(model, graph, patch_tokens, zero_ablation, scramble_positions, mean_ablation)
         self.writers = writer_hooks(graph)
 
     def logits(self, absent: Absent) -> torch.Tensor:

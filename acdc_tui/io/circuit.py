@@ -53,6 +53,7 @@ class DecidedBy(str, Enum):
     TEST = "test"
     FORCED = "forced"
     SKIPPED = "skipped"  # its receiver fed nothing any more
+    PREFILTER = "prefilter"  # removed untested by an attribution prefilter (a non-reference run)
     TREE_SHAKING = "tree_shaking"
     IMPORTED = "imported"  # read from another tool's file, which does not say how
 
@@ -140,7 +141,8 @@ _STR_FIELDS = {k: need_str for k in ("name", "source", "metric", "description")}
 _SETTINGS_FIELDS = {
     "threshold": need_number,
     "use_pos_embed": need_bool,
-    **{k: need_bool for k in ("zero_ablation", "abs_value_threshold", "tree_shaking")},
+    **{k: need_bool for k in ("zero_ablation", "abs_value_threshold", "tree_shaking", "mean_ablation", "reference")},
+    "prefilter": lambda v, w: need_str(v, w, optional=True),
     **{k: need_str for k in ("engine", "device", "dtype")},
     **{k: lambda v, w: [need_str(x, f"{w}[{i}]", optional=False) for i, x in enumerate(need_list(v, w))] for k in ("pins", "force_prunes")},
 }

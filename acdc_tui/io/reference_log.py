@@ -12,7 +12,7 @@ reference's own log parser (it looks for "...so removing/keeping connection") st
 
 from __future__ import annotations
 
-from acdc_tui.core.events import EdgeForced, EdgeTested, Event, NodeEntered, NodeSkipped, OverrideApplied, RunFinished, RunStarted, ThresholdChanged, TreeShaken
+from acdc_tui.core.events import EdgeForced, EdgesPrefiltered, EdgeTested, Event, NodeEntered, NodeSkipped, OverrideApplied, RunFinished, RunStarted, ThresholdChanged, TreeShaken
 from acdc_tui.core.graph import Node
 
 
@@ -50,6 +50,8 @@ def format_event(ev: Event) -> list[str]:
         return [f"Override: {what} {ev.edge.sender} -> {ev.edge.receiver} ({when})"]
     if isinstance(ev, ThresholdChanged):
         return [f"Threshold changed from {ev.old} to {ev.new} for the rest of the run"]
+    if isinstance(ev, EdgesPrefiltered):
+        return [f"Prefilter (not the reference algorithm): removed {len(ev.removed)} edges with the lowest attribution scores, untested; metric {ev.old_metric} -> {ev.current_metric}"]
     if isinstance(ev, TreeShaken):
         return [f"Tree-shaking removed {len(ev.removed_edges)} edges and {len(ev.removed_nodes)} nodes not on an input-to-output path; metric {ev.old_metric} -> {ev.current_metric}"]
     if isinstance(ev, RunFinished):

@@ -29,9 +29,10 @@ class RotaryTable:
     def __call__(self, n: int, dtype: torch.dtype, device) -> tuple[torch.Tensor, torch.Tensor]:
         key = (n, dtype, str(device))
         if key not in self._cache:
-            angles = self._angles(n)
-            cos, sin = angles.cos() * self.attention_scaling, angles.sin() * self.attention_scaling
-            self._cache[key] = (cos.to(device, dtype), sin.to(device, dtype))
+            with torch.inference_mode(False):  # ordinary tensors, which gradients (attribution) may also read
+                angles = self._angles(n)
+                cos, sin = angles.cos() * self.attention_scaling, angles.sin() * self.attention_scaling
+                self._cache[key] = (cos.to(device, dtype), sin.to(device, dtype))
         return self._cache[key]
 
     def rotate(self, x: torch.Tensor) -> torch.Tensor:

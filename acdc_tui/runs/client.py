@@ -168,7 +168,7 @@ class RunClient:
             return self._ended_as or CRASHED
         if self.run.finished and not self._stopped_early:
             return FINISHED
-        return str(self._status.get("mode") or LOADING) if self._status else RUNNING
+        return str(self._status.get("mode") or LOADING)  # no status yet: the run process is still starting
 
     def _ending(self, reader: JournalReader) -> str:
         if self.run.finished and not self._stopped_early:

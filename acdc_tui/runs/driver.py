@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from acdc_tui.core.algorithm import AcdcRun
-from acdc_tui.core.events import EdgeForced, EdgeTested, Event, NodeSkipped, OverrideApplied, TreeShaken
+from acdc_tui.core.events import EdgeForced, EdgesPrefiltered, EdgeTested, Event, NodeSkipped, OverrideApplied, TreeShaken
 from acdc_tui.core.graph import Edge, Node
 
 PAUSED, RUNNING, STEPPING, FINISHED = "paused", "running", "stepping", "finished"
@@ -70,4 +70,6 @@ def touched_edges(run: AcdcRun, ev: Event) -> list[Edge]:
         return list(run.graph.incoming[ev.node])
     if isinstance(ev, TreeShaken):
         return list(ev.removed_edges)
+    if isinstance(ev, EdgesPrefiltered):
+        return list(ev.removed)
     return []

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from acdc_tui.core.algorithm import AcdcRun
-from acdc_tui.core.graph import ComputationalGraph, GraphSpec, build_graph, parse_edge
+from acdc_tui.core.graph import ComputationalGraph, Edge, GraphSpec, build_graph, parse_edge
+
 ENGINES = ("fast", "plain")
 
 
@@ -33,6 +34,8 @@ class Settings:
     dtype: str = "float32"
     pins: tuple[str, ...] = ()  # edges as SENDER->RECEIVER text
     force_prunes: tuple[str, ...] = ()
+    mean_ablation: bool = False  # ablate to each sender's mean over the patch data, per position
+    prefilter: str | None = None  # "eap:FRACTION" / "eap-ig:FRACTION": a non-reference run (runs/prefilter.py)
 
 
 @dataclass
@@ -43,6 +46,7 @@ class Experiment:
     metric_name: str
     run: AcdcRun
     meta: dict = field(default_factory=dict)
+    prefiltered: tuple[Edge, ...] = ()  # removed untested by the prefilter, in every run of the experiment
 
 
 def prepare(task: Any, settings: Settings) -> Experiment:
@@ -61,21 +65,30 @@ def prepare(task: Any, settings: Settings) -> Experiment:
     if both:
         sender, receiver = next(iter(both))
         raise UserError(f"edge {sender.label}->{receiver.label} is both pinned and force-pruned: give it to --pin or to --force-prune, not both")
+    from acdc_tui.engines.patching import Ablation
+
+    Ablation.of(settings.zero_ablation, settings.mean_ablation)  # one line if both are asked for
+    from acdc_tui.runs.prefilter import Prefilter, prefiltered_edges  # attribution needs torch's autograd: only here
+
+    spec = Prefilter.parse(settings.prefilter) if settings.prefilter is not None else None
     metric_name, metric = task.metric(settings.metric)
+    ablation = {"zero_ablation": settings.zero_ablation, "mean_ablation": settings.mean_ablation}
     engine = engine_class(settings.engine)(
         task.model,
         graph,
         task.clean,
         None if settings.zero_ablation else task.corrupted,
         metric,
-        zero_ablation=settings.zero_ablation,
         scramble_positions=task.scramble_patch_positions,
+        **ablation,
     )
-    return Experiment(task, settings, graph, metric_name, _make_run(graph, engine, settings, settings.threshold, pins, forced))
+    prefiltered = () if spec is None else prefiltered_edges(task, graph, metric_name, spec, ablation, {e.key for e in pins + forced})
+    run = _make_run(graph, engine, settings, settings.threshold, pins, forced, prefiltered)
+    return Experiment(task, settings, graph, metric_name, run, prefiltered=prefiltered)
 
 
-def _make_run(graph: ComputationalGraph, engine, settings: Settings, threshold: float, pins: list, forced: list) -> AcdcRun:
-    run = AcdcRun(graph, engine, threshold, settings.abs_value_threshold, settings.tree_shaking)
+def _make_run(graph: ComputationalGraph, engine, settings: Settings, threshold: float, pins: list, forced: list, prefiltered: tuple = ()) -> AcdcRun:
+    run = AcdcRun(graph, engine, threshold, settings.abs_value_threshold, settings.tree_shaking, prefiltered)
     for e in pins:
         run.pin(e)
     for e in forced:
@@ -89,7 +102,7 @@ def new_run(exp: Experiment, threshold: float) -> AcdcRun:
     Replaces `exp.run`; `exp.meta` (fingerprint, full and empty metrics) stays valid."""
     pins = [parse_edge(t, exp.graph) for t in exp.settings.pins]
     forced = [parse_edge(t, exp.graph) for t in exp.settings.force_prunes]
-    exp.run = _make_run(exp.graph, exp.run.engine, exp.settings, threshold, pins, forced)
+    exp.run = _make_run(exp.graph, exp.run.engine, exp.settings, threshold, pins, forced, exp.prefiltered)
     return exp.run
 
 
@@ -107,10 +120,11 @@ def describe(exp: Experiment) -> tuple[dict, dict]:
 
 
 def run_settings(exp: Experiment) -> dict:
-    """The settings every exported file records, besides τ, pins and force-prunes."""
+    """The settings every exported file records, besides τ, pins and force-prunes. `reference` is false
+    when the run is not the reference algorithm's (a prefilter removed edges untested)."""
     s = exp.settings
-    keys = ("zero_ablation", "abs_value_threshold", "tree_shaking", "engine", "device", "dtype")
-    return {**{k: getattr(s, k) for k in keys}, "use_pos_embed": exp.task.use_pos_embed}
+    keys = ("zero_ablation", "mean_ablation", "abs_value_threshold", "tree_shaking", "engine", "device", "dtype", "prefilter")
+    return {**{k: getattr(s, k) for k in keys}, "use_pos_embed": exp.task.use_pos_embed, "reference": s.prefilter is None}
 
 
 def to_circuit(exp: Experiment, elapsed_s: float, complete: bool):

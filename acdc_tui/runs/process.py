@@ -14,7 +14,7 @@ from typing import Callable, Protocol, Sequence
 
 from acdc_tui.core.algorithm import AcdcRun, ends_edge_step, ends_node_step
 from acdc_tui.core.errors import UserError
-from acdc_tui.core.events import EdgeForced, EdgeTested, Event, NodeSkipped, RunFinished
+from acdc_tui.core.events import EdgeForced, EdgesPrefiltered, EdgeTested, Event, NodeSkipped, RunFinished
 from acdc_tui.core.graph import Edge, parse_edge
 from acdc_tui.runs.experiment import Experiment, to_circuit
 from acdc_tui.runs.journal.codec import EventDecoder
@@ -183,7 +183,7 @@ class RunLoop:
     def _recover(self, error: Exception) -> str:
         """The algorithm restored the edge under test, but its step generator died with the
         exception: rebuild the run from its events (no evaluation) and pause."""
-        self.run = self.exp.run = rebuild_run(self.exp.graph, self.exp.settings, self.events, self.run.engine)
+        self.run = self.exp.run = rebuild_run(self.exp.graph, self.exp.settings, self.events, self.run.engine, prefiltered=self.exp.prefiltered)
         self._set_mode(Mode.PAUSED)
         message = _one_line(error)
         self._note(f"error: {message}; the run is paused and its decisions are kept")
@@ -193,9 +193,9 @@ class RunLoop:
         for event in events:
             self.events.append(event)
             self.writer.append(self.run_id, event, command_id)
-            if isinstance(event, (EdgeTested, EdgeForced, NodeSkipped)):
+            if isinstance(event, (EdgeTested, EdgeForced, NodeSkipped, EdgesPrefiltered)):
                 self.progress.done = event.done
-                self.progress.tested += not isinstance(event, NodeSkipped)
+                self.progress.tested += isinstance(event, (EdgeTested, EdgeForced))
             for sink in self.sinks:
                 sink.on_event(event, self.run)
 

@@ -28,10 +28,12 @@ def continuable(events: list[Event]) -> list[Event]:
     return [e for e in events if not (isinstance(e, RunFinished) and not e.complete)]
 
 
-def rebuild_run(graph: ComputationalGraph, settings: Settings, events: list[Event], engine: Engine, threshold: float | None = None) -> AcdcRun:
-    """A run that continues exactly where `events` end, evaluating with `engine` from now on."""
+def rebuild_run(graph: ComputationalGraph, settings: Settings, events: list[Event], engine: Engine, threshold: float | None = None, prefiltered: tuple = ()) -> AcdcRun:
+    """A run that continues exactly where `events` end, evaluating with `engine` from now on; the
+    experiment's `prefiltered` edges apply if the events stop before the prefilter did."""
     run = replay_run(graph, settings, continuable(events), threshold)
     run.engine = engine
+    run.prefiltered = run.prefiltered or tuple(prefiltered)
     return run
 
 
@@ -45,7 +47,8 @@ def check_metric(run: AcdcRun, dtype: str) -> str | None:
     """Evaluate the current state once; a one-line warning if it is not the recorded metric."""
     if run.current_metric is None:
         return None
-    now = run.engine.evaluate(run.absent)
+    # the run continues from here: an engine that keeps a reference state (the fast one) takes it as such
+    now = getattr(run.engine, "evaluate_as_reference", run.engine.evaluate)(run.absent)
     recorded = run.current_metric
     if math.isnan(now) and math.isnan(recorded):
         return None
@@ -104,7 +107,7 @@ def open_resume(journal: str | Path, engine: str | None = None, device: str | No
     events = [decoder.event(r.kind, r.data) for r in rows]
     finished = bool(events) and isinstance(events[-1], RunFinished) and events[-1].complete
     stop = rows[-1].pos if events and isinstance(events[-1], RunFinished) and not events[-1].complete else None
-    exp.run = rebuild_run(exp.graph, settings, events, exp.run.engine)
+    exp.run = rebuild_run(exp.graph, settings, events, exp.run.engine, prefiltered=exp.prefiltered)
     warning = None if finished else check_metric(exp.run, settings.dtype)
     return ResumeJob(
         exp, continuable(events), meta, stop, rows[-1].pos if rows else 0, rows[-1].seq if rows else 0, warning, finished

@@ -227,7 +227,7 @@ class ExplorerApp(TimeTravelMixin, App):
         meta, sep = self.client.meta, " | " if self.ascii_only else " │ "
         c, s = meta.get("model", {}).get("config", {}), meta.get("settings", {})
         shape = f"{c.get('n_layers')}L {c.get('n_heads')}H d{c.get('d_model')}{' attn-only' if c.get('attn_only') else ''}"
-        ablation = "zero" if s.get("zero_ablation") else "corrupted"
+        ablation = "zero" if s.get("zero_ablation") else "mean" if s.get("mean_ablation") else "corrupted"
         task = meta.get("task", {})
         return sep.join([" acdc-tui", str(task.get("name")), shape, f"τ {self.client.run.threshold:g}", f"metric {task.get('metric')}", f"{ablation} ablation", f"{s.get('device')} {s.get('dtype')}", f"engine {s.get('engine')}"])
 
@@ -237,6 +237,8 @@ class ExplorerApp(TimeTravelMixin, App):
         self.client.follow(lambda batch: self.post_message(RunUpdate(batch)), lambda: worker.is_cancelled)
 
     def on_run_update(self, message: RunUpdate) -> None:
+        if not self.query("#main"):  # a late batch while the app closes or switches runs
+            return
         batch = message.batch
         log = self.query_one("#log", DecisionLog)
         log.add_events(batch.events)

@@ -15,7 +15,7 @@ from typing import Iterable
 
 from acdc_tui.core.algorithm import AcdcRun
 from acdc_tui.core.errors import UserError
-from acdc_tui.core.events import EdgeForced, EdgeTested, Event, OverrideApplied, RunFinished, RunStarted, ThresholdChanged, TreeShaken
+from acdc_tui.core.events import EdgeForced, EdgesPrefiltered, EdgeTested, Event, OverrideApplied, RunFinished, RunStarted, ThresholdChanged, TreeShaken
 from acdc_tui.core.graph import Absent, ComputationalGraph
 from acdc_tui.runs.journal.codec import encode_event
 
@@ -50,6 +50,8 @@ def recorded_values(event: Event) -> list[float]:
         return [event.current_metric]
     if isinstance(event, TreeShaken) and event.removed_edges:
         return [event.current_metric]
+    if isinstance(event, EdgesPrefiltered) and event.removed:
+        return [event.current_metric]
     return []
 
 
@@ -73,6 +75,8 @@ class Replayer:
             run.set_threshold(event.new)
             produced = run.apply_commands()
         else:
+            if isinstance(event, EdgesPrefiltered) and not run.prefiltered:
+                run.prefiltered = event.removed  # a client replaying a journal learns the prefilter here
             if isinstance(event, RunFinished) and not event.complete:
                 run.stop()
             produced = [run.step()]
