@@ -107,3 +107,38 @@ async def test_diff_view_of_a_run_against_itself_is_empty(tmp_path, local_runs):
         await until(pilot, lambda: app.screen.__class__.__name__ == "TextScreen")
         text = app.screen.text
         assert "Only in A (0 edges)" in text and "Only in B (0 edges)" in text and "0 only in A, 0 only in B" in text
+
+
+async def test_attribution_beside_delta_in_the_edges_tab(tmp_path, local_runs, capsys):
+    """--scores: an attr column, a sort by disagreement, ≠ on the most disagreeing edges, the Details rows."""
+    from acdc_tui.analysis.attribution import compare, outcomes_of_run
+    from acdc_tui.io.scores import read_scores
+    from acdc_tui.ui.widgets.details import Details
+    from acdc_tui.ui.widgets.edge_table import EdgeTable
+
+    scores_path = tmp_path / "scores.json"
+    assert main(["attribute", "--task", "tracr-reverse", "--method", "eap-ig", "--dtype", "float64", "--out", str(scores_path)]) == 0
+    capsys.readouterr()
+    scores = read_scores(scores_path).scores
+    app = attached_app(experiment("tracr-reverse"), tmp_path / "run.journal", local_runs, scores=scores_path)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await until(pilot, lambda: ready(app) and app.state.scores is not None)
+        await pilot.press("space")
+        await until(pilot, lambda: mode(app) == FINISHED)
+        app.state.update_disagreement()
+        want = compare(scores, outcomes_of_run(app.local.exp.run))  # the run's own records
+        assert app.state.comparison.spearman == want.spearman and app.state.disagreement == want.disagreement
+        assert app.state.disagree_marked and all(want.disagreement[k] > 0 for k in app.state.disagree_marked)
+        await pilot.press("2")
+        table = app.query_one(EdgeTable)
+        while table.sort_name != "disagreement":
+            await pilot.press("s")
+        grid = table.table
+        top = app.state.graph.edges[grid.rows[0]]
+        assert top.key in app.state.disagree_marked  # the most disagreeing edge first, marked
+        texts, _ = grid.source.cells(grid.rows[0])
+        assert texts[6] == f"{scores[top.key]:+.3g}" and texts[7].startswith("≠")
+        app.select(top)
+        await pilot.press("3")
+        body = app.query_one(Details).query_one("#details-body").render()
+        assert "attribution score" in str(body) and "among the most disagreeing" in str(body)

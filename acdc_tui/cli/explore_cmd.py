@@ -83,9 +83,11 @@ def cmd_attach(args: argparse.Namespace) -> int:
 
 
 def _explore(client, args: argparse.Namespace, description: str) -> int:
+    from acdc_tui.cli.main import _scores_path
     from acdc_tui.ui.app import ExplorerApp
 
-    app = ExplorerApp(client=client, out=Path(args.out), description=description, ascii_only=True if args.ascii else None, autorun=False)
+    scores = _scores_path(args)
+    app = ExplorerApp(client=client, out=Path(args.out), description=description, ascii_only=True if args.ascii else None, autorun=False, scores=scores)
     try:
         app.run()
     finally:
@@ -100,3 +102,6 @@ def add_attach_parser(sub) -> None:
     p.add_argument("journal", nargs="?", default=None, help="the run's journal (default: the newest in acdc-output/runs/)")
     p.add_argument("--out", "-o", default=None, help="where Export (e) writes (default acdc-output/circuit.json)")
     p.add_argument("--ascii", action="store_true", help="draw with ASCII only")
+    from acdc_tui.cli.main import _add_scores_option
+
+    _add_scores_option(p)

@@ -77,9 +77,14 @@ def build_explorer_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _add_scores_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scores", metavar="FILE", default=None, help="attribution scores (acdc-tui attribute --out) to show beside Δ in the Edges tab, marking where they disagree with ACDC")
+
+
 def _add_explorer_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ascii", action="store_true", help="draw with ASCII only (default: Unicode when the terminal encoding is UTF-8)")
     p.add_argument("--run", action="store_true", help="start running at once instead of paused")
+    _add_scores_option(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     browse = sub.add_parser("open", help="browse a circuit file (acdc-tui JSON, EAP-IG JSON, reference .pth) or a journal (JOURNAL@STEP: as it stood then) in the explorer; no model needed")
     browse.add_argument("circuit")
     browse.add_argument("--ascii", action="store_true", help="draw with ASCII only")
+    _add_scores_option(browse)
     run = sub.add_parser("run", help="run ACDC (headless) and export the circuit")
     _add_run_options(run)
     add_format_option(run)
@@ -237,8 +243,18 @@ def cmd_open(args: argparse.Namespace) -> int:
         raise UserError("acdc-tui open needs a terminal: use acdc-tui dot FILE for text output")
     from acdc_tui.ui.app import ExplorerApp
 
-    ExplorerApp(circuit=loaded.circuit, circuit_graph=loaded.graph, description=str(args.circuit), out=Path(args.circuit).with_name(Path(args.circuit).stem + "-copy.json"), ascii_only=True if args.ascii else None).run()
+    ExplorerApp(circuit=loaded.circuit, circuit_graph=loaded.graph, description=str(args.circuit), out=Path(args.circuit).with_name(Path(args.circuit).stem + "-copy.json"), ascii_only=True if args.ascii else None, scores=_scores_path(args)).run()
     return 0
+
+
+def _scores_path(args: argparse.Namespace) -> Path | None:
+    """--scores, checked before any window opens."""
+    if getattr(args, "scores", None) is None:
+        return None
+    from acdc_tui.io.scores import read_scores
+
+    read_scores(args.scores)
+    return Path(args.scores)
 
 
 def cmd_tasks() -> int:

@@ -59,12 +59,12 @@ def explorer_argv(args: argparse.Namespace) -> tuple[list[str], Path | None]:
     if args.headless:
         raise UserError("serve shows the explorer in a browser: leave out --headless (acdc-tui run is the headless way)")
     options = _explorer_options(build_explorer_parser(), args)
-    ascii_flag = ["--ascii"] if args.ascii else []
+    ascii_flag = (["--ascii"] if args.ascii else []) + (["--scores", str(Path(args.scores).resolve())] if getattr(args, "scores", None) else [])
     if args.circuit is None:
         check_task_source(args)
         journal = _start_run(args).resolve()
         return [sys.executable, "-m", "acdc_tui", "attach", str(journal), *ascii_flag], journal
-    given = [o for o in options if o.startswith("--") and o != "--ascii"]
+    given = [o for o in options if o.startswith("--") and o not in ("--ascii", "--scores")]
     if given:
         raise UserError(f"serve takes a journal, a circuit file or run options, not both: drop {given[0]} or {args.circuit}")
     path = Path(args.circuit)

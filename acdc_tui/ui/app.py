@@ -134,9 +134,11 @@ class ExplorerApp(TimeTravelMixin, App):
         ascii_only: bool | None = None,
         autorun: bool = False,
         clock: Callable[[], float] = time.monotonic,
+        scores: Path | None = None,
     ) -> None:
         super().__init__()
         self.client, self.circuit, self.circuit_graph = client, circuit, circuit_graph
+        self.scores_path = scores  # attribution scores (acdc-tui attribute --out) shown beside Δ
         self.out = Path(out)
         self.description = description
         self.ascii_only = ascii_only if ascii_only is not None else not (sys.stdout.encoding or "").lower().startswith("utf")
@@ -184,6 +186,8 @@ class ExplorerApp(TimeTravelMixin, App):
         await tabs.add_pane(TabPane("Details", Details(state, id="details"), id="tab-details"))
         self.query_one("#overview").focus()
         self.set_interval(DAG_REDRAW_S, self._redraw_dag)
+        if self.scores_path is not None:
+            self._load_scores()
 
     @work(thread=True, group="load", exit_on_error=False)
     def _connect(self) -> None:
@@ -305,6 +309,32 @@ class ExplorerApp(TimeTravelMixin, App):
         await self._show_main(state, title)
         self.query_one("#log", DecisionLog).add_note(f"Browsing {self.description}: {state.status.kept} of {state.status.total} tested edges kept. No model is loaded: run the task to change edges.")
         self.query_one("#status", StatusBar).update(status_text(state.status, "viewing", self.ascii_only))
+
+    # ---- attribution beside ACDC ----
+
+    def _load_scores(self) -> None:
+        from acdc_tui.core.errors import UserError
+        from acdc_tui.io.scores import read_scores
+
+        try:
+            scores = read_scores(self.scores_path)
+            self.state.set_scores(scores.scores)
+        except (UserError, ValueError) as e:
+            self.query_one("#log", DecisionLog).add_note(f"error: {e}")
+            return
+        c = self.state.comparison
+        rho = "n/a" if c is None or c.spearman is None else f"{c.spearman:.3f}"
+        self.query_one("#log", DecisionLog).add_note(
+            f"Attribution ({scores.method}) from {self.scores_path}: column attr in the Edges tab, ≠ marks the edges where its ranking and ACDC's "
+            f"decisions disagree most (sort by 'disagreement' with s); so far ρ(|score|, |Δ|) = {rho}"
+        )
+        self.set_interval(2.0, self._refresh_disagreement)
+        self.query_one("#edges", EdgeTable).update_edges(set(self.state.edges))
+
+    def _refresh_disagreement(self) -> None:
+        changed = self.state.update_disagreement()
+        if changed:
+            self.query_one("#edges", EdgeTable).update_edges(changed)
 
     # ---- drawing ----
 

@@ -30,21 +30,24 @@ COLUMNS = (
     Column("type", 18),
     Column("state", 10),
     Column("Δ", 11, True),
+    Column("attr", 9, True),  # attribution score, when the explorer was given --scores
     Column("flags", 13),
 )
 
 
-# Sort orders, cycled by `s`; None keeps the visiting order. Keys see the edge and its view;
-# edges without a value (not yet decided) sort last.
-SORTS: dict[str, Callable[[Edge, EdgeView], object] | None] = {
+# Sort orders, cycled by `s`; None keeps the visiting order. Keys see the state, the edge and its
+# view; edges without a value (not yet decided, no score) sort last.
+SORTS: dict[str, Callable[[ExplorerState, Edge, EdgeView], object] | None] = {
     "visiting order": None,
-    "Δ": lambda e, v: -v.delta if v.delta is not None else math.inf,
-    "step": lambda e, v: v.seq if v.seq is not None else math.inf,
-    "sender": lambda e, v: e.sender.label,
-    "receiver": lambda e, v: e.receiver.label,
-    "state": lambda e, v: edge_state(e, v),
+    "Δ": lambda s, e, v: -v.delta if v.delta is not None else math.inf,
+    "step": lambda s, e, v: v.seq if v.seq is not None else math.inf,
+    "sender": lambda s, e, v: e.sender.label,
+    "receiver": lambda s, e, v: e.receiver.label,
+    "state": lambda s, e, v: edge_state(e, v),
+    "attr": lambda s, e, v: -abs(s.scores[e.key]) if s.scores and e.key in s.scores else math.inf,
+    "disagreement": lambda s, e, v: -s.disagreement.get(e.key, -1.0) if s.scores else math.inf,
 }
-STATIC_SORTS = {"visiting order", "sender", "receiver"}  # orders a run's progress cannot change
+STATIC_SORTS = {"visiting order", "sender", "receiver", "attr"}  # orders a run's progress cannot change
 
 
 class EdgeRows:
@@ -90,7 +93,8 @@ class EdgeRows:
         key = SORTS[sort]
         if key is not None:
             edges = self.edges
-            values = [key(edges[i], views[keys[i]]) for i in rows]
+            state = self.state
+            values = [key(state, edges[i], views[keys[i]]) for i in rows]
             order = sorted(range(len(rows)), key=values.__getitem__)
             rows = [rows[j] for j in order]
         if reverse:
@@ -106,5 +110,9 @@ class EdgeRows:
         e = self.edges[i]
         v = self.state.edges[e.key]
         state = edge_state(e, v)
-        texts = ("" if v.seq is None else str(v.seq), e.sender.label, e.receiver.label, e.type.value, state, format_delta(v.delta), edge_flags(v))
+        score = self.state.scores.get(e.key) if self.state.scores else None
+        flags = edge_flags(v)
+        if e.key in self.state.disagree_marked:  # attribution and ACDC disagree most here
+            flags = f"≠ {flags}".strip()
+        texts = ("" if v.seq is None else str(v.seq), e.sender.label, e.receiver.label, e.type.value, state, format_delta(v.delta), "" if score is None else f"{score:+.3g}", flags)
         return texts, state

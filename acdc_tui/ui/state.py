@@ -52,6 +52,12 @@ class ExplorerState:
         self.metric_series: list[float] = []
         self.history: dict[EdgeKey, list[str]] = {}  # log lines per edge, for the details pane
         self.cells = CellBook(self)  # the overview's cells: whoever changes `edges` must invalidate it
+        # attribution beside ACDC (--scores): each tested edge's score, how far attribution's ranking
+        # and ACDC's decisions so far disagree on it, and the edges where they disagree most
+        self.scores: dict[EdgeKey, float] | None = None
+        self.disagreement: dict[EdgeKey, float] = {}
+        self.disagree_marked: set[EdgeKey] = set()
+        self.comparison = None
 
     @classmethod
     def from_circuit(cls, graph: ComputationalGraph, circuit: Circuit) -> "ExplorerState":
@@ -88,6 +94,37 @@ class ExplorerState:
             self.metric_series.append(ev.current_metric)
         if isinstance(ev, (EdgeTested, EdgeForced, OverrideApplied)):
             self.history.setdefault(ev.edge.key, []).extend(f"[{ev.seq}] {line}" for line in format_event(ev))
+
+    # ---- attribution ----
+
+    def set_scores(self, scores: dict[EdgeKey, float]) -> None:
+        """Attribution scores of tested edges (a scores file of this model's graph)."""
+        unknown = [k for k in scores if k not in self.edges]
+        if unknown:
+            s, r = unknown[0]
+            raise ValueError(f"the scores name edge {s} -> {r}, which this model's graph lacks: they were computed for another model")
+        self.scores = dict(scores)
+        self.update_disagreement()
+
+    def update_disagreement(self, marked_fraction: float = 0.05) -> set[EdgeKey]:
+        """Compare the scores with ACDC's decisions so far; returns the edges whose mark changed."""
+        from acdc_tui.analysis.attribution import Outcome, compare
+
+        if not self.scores:
+            return set()
+        outcomes = [
+            Outcome(e.key, v.delta if v.decided_by in ("test", "forced") else None, v.present)
+            for e in self.graph.tested_edges
+            if (v := self.edges[e.key]).decided_by is not None
+        ]
+        before = self.disagree_marked
+        self.comparison = compare(self.scores, outcomes)
+        self.disagreement = self.comparison.disagreement
+        ranked = sorted((d, i) for i, (k, d) in enumerate(self.disagreement.items()) if d > 0)
+        keys = list(self.disagreement)
+        count = max(1, int(marked_fraction * len(outcomes))) if outcomes else 0
+        self.disagree_marked = {keys[i] for _, i in ranked[-count:]} if count else set()
+        return before ^ self.disagree_marked
 
     # ---- queries ----
 

@@ -25,6 +25,13 @@ def edge_details(state: ExplorerState, e: Edge) -> Text:
         ("override", edge_flags(v) or "none"),
         ("step", "—" if v.seq is None else str(v.seq)),
     ]
+    if state.scores is not None and e.key in state.scores:
+        disagreement = state.disagreement.get(e.key, 0.0)
+        mark = "  ≠ among the most disagreeing" if e.key in state.disagree_marked else ""
+        rows += [
+            ("attribution score", f"{state.scores[e.key]:+.4g}"),
+            ("attribution disagrees", f"{disagreement:.3f}{mark}" if e.key in state.disagreement else "— (not decided yet)"),
+        ]
     for k, val in rows:
         t.append(f"{k:>22}  ", style="dim")
         t.append(f"{val}\n")
