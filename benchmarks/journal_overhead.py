@@ -30,6 +30,7 @@ def main() -> None:
     parser.add_argument("--engine", default="fast")
     args = parser.parse_args()
 
+    import acdc_tui  # noqa: F401  (its thread settings, before torch starts)
     import torch
 
     import tasks

@@ -1,9 +1,14 @@
 """The run process's side of the journal: create it, append events, read commands, keep a status.
 
-Durability: an event is committed at once when the last commit is 0.5 s old or more, otherwise with
-the events that follow, by a flusher thread at most 0.5 s after it was recorded. So a run killed in
-any way (kill -9 included) loses at most the edge under test and the last 0.5 s of decisions, and a
-fast run still commits only about twice a second.
+Durability: events are committed by a flusher thread, at once when the last commit is 0.5 s old or
+more, otherwise together with the events that follow, at most 0.5 s after they were recorded. So a
+run killed in any way (kill -9 included) loses at most the edge under test and the last 0.5 s of
+decisions, a fast run commits only about twice a second, and the run's own thread never waits for
+a commit's fsync (SQLite releases the interpreter lock while it writes).
+
+Two locks: `_mutex` guards the pending batch (held for microseconds: the run appends under it),
+`_db` the connection (held through a commit). Taking a batch and committing it happen under `_db`,
+so batches reach the file in the order they were recorded.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ COMMIT_INTERVAL_S = 0.5
 class JournalWriter:
     def __init__(self, path: Path, conn: sqlite3.Connection, lock: Lock) -> None:
         self.path, self._conn, self._lock_file = path, conn, lock
-        self._mutex = threading.RLock()
+        self._mutex = threading.Lock()
+        self._db = threading.RLock()
         self._pending: list[tuple] = []
         self._last_commit = 0.0
         self._status: dict | None = None  # written with the next commit
@@ -39,6 +45,7 @@ class JournalWriter:
         self._wake = threading.Condition(self._mutex)
         self._closed = False
         self.session_id: int | None = None
+        self._applied: set[int] | None = None  # ids of commands whose events are recorded
         self._flusher = threading.Thread(target=self._flush_loop, name="journal-flusher", daemon=True)
         self._flusher.start()
 
@@ -87,7 +94,7 @@ class JournalWriter:
     # ---- sessions, runs, meta ----
 
     def start_session(self, engine: str, resumed_at: int | None = None) -> int:
-        with self._mutex:
+        with self._db:
             cur = self._conn.execute(
                 "INSERT INTO sessions (pid, host, started, engine, resumed_at) VALUES (?, ?, ?, ?, ?)",
                 (os.getpid(), socket.gethostname(), time.time(), engine, resumed_at),
@@ -96,21 +103,21 @@ class JournalWriter:
             return self.session_id
 
     def end_session(self, exit_note: str) -> None:
-        with self._mutex:
-            self._flush_locked()
+        with self._db:
+            self._flush()
             self._conn.execute("UPDATE sessions SET ended = ?, exit = ? WHERE id = ?", (time.time(), exit_note, self.session_id))
 
     def add_run(self, run_id: int, threshold: float) -> None:
-        with self._mutex:
+        with self._db:
             self._conn.execute("INSERT OR IGNORE INTO runs (id, threshold, started) VALUES (?, ?, ?)", (run_id, threshold, time.time()))
 
     def set_meta(self, key: str, value) -> None:
-        with self._mutex:
+        with self._db:
             self._conn.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, orjson.dumps(value).decode()))
 
     def supersede(self, pos: int) -> None:
         """Mark an early stop as continued past (a resume)."""
-        with self._mutex:
+        with self._db:
             self._conn.execute("UPDATE events SET superseded = 1 WHERE pos = ?", (pos,))
 
     # ---- events ----
@@ -120,14 +127,13 @@ class JournalWriter:
         row = (run_id, event.seq, kind, orjson.dumps(fields).decode(), time.time(), command_id)
         with self._mutex:
             self._pending.append(row)
-            if time.monotonic() - self._last_commit >= COMMIT_INTERVAL_S:
-                self._flush_locked()
-            else:
-                self._wake.notify()
+            if command_id is not None and self._applied is not None:
+                self._applied.add(command_id)
+            self._wake.notify()
 
     def copy_events(self, rows) -> None:
         """Copy another journal's event rows (EventRow) as they were recorded: a branch's prefix."""
-        with self._mutex:
+        with self._db:
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.executemany(
                 "INSERT INTO events (run, seq, kind, data, t) VALUES (?, ?, ?, ?, ?)",
@@ -138,52 +144,63 @@ class JournalWriter:
     def set_status(self, status: dict, now: bool = False) -> None:
         with self._mutex:
             self._status = status
-            if now:
-                self._flush_locked()
-            else:
-                self._wake.notify()
+            self._wake.notify()
+        if now:
+            self._flush()
 
     def flush(self) -> None:
-        with self._mutex:
-            self._flush_locked()
+        """Commit what is pending now (before reading commands' outcomes, closing, ...)."""
+        self._flush()
 
-    def _flush_locked(self) -> None:
-        if self._closed or (not self._pending and self._status is None):
-            return
+    def _flush(self) -> None:
         if self.status_provider is not None and self._pending:
-            self._status = self.status_provider()
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            if self._pending:
-                self._conn.executemany("INSERT INTO events (run, seq, kind, data, t, command) VALUES (?, ?, ?, ?, ?, ?)", self._pending)
-            if self._status is not None:
-                self._conn.execute("INSERT OR REPLACE INTO status (id, data) VALUES (1, ?)", (orjson.dumps(self._status).decode(),))
-            self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._pending, self._status = [], None
-        self._last_commit = time.monotonic()
+            status = self.status_provider()  # read outside the locks: a few counters of the run
+            with self._mutex:
+                self._status = status
+        with self._db:
+            with self._mutex:
+                if self._closed or (not self._pending and self._status is None):
+                    return
+                batch, status, self._pending, self._status = self._pending, self._status, [], None
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    if batch:
+                        self._conn.executemany("INSERT INTO events (run, seq, kind, data, t, command) VALUES (?, ?, ?, ?, ?, ?)", batch)
+                    if status is not None:
+                        self._conn.execute("INSERT OR REPLACE INTO status (id, data) VALUES (1, ?)", (orjson.dumps(status).decode(),))
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+            except BaseException:
+                with self._mutex:  # not lost: committed with the next batch
+                    self._pending[:0] = batch
+                    self._status = self._status or status
+                raise
+            with self._mutex:
+                self._last_commit = time.monotonic()
 
     def _flush_loop(self) -> None:
-        with self._mutex:
-            while not self._closed:
-                if self._pending or self._status is not None:
-                    wait = self._last_commit + COMMIT_INTERVAL_S - time.monotonic()
-                    if wait <= 0:
-                        try:
-                            self._flush_locked()
-                        except sqlite3.Error:  # the run's own thread reports errors at its next commit
-                            pass
-                        continue
-                    self._wake.wait(wait)
-                else:
+        while True:
+            with self._mutex:
+                while not self._closed and not (self._pending or self._status is not None):
                     self._wake.wait()
+                if self._closed:
+                    return
+                wait = self._last_commit + COMMIT_INTERVAL_S - time.monotonic()
+                if wait > 0:
+                    self._wake.wait(wait)
+                    continue
+            try:
+                self._flush()
+            except sqlite3.Error:  # kept pending; the run's own thread reports errors at its next flush
+                time.sleep(0.1)
 
     # ---- commands ----
 
     def record_command(self, action: CommandKind, arg=None, source: str = "cli", run_id: int | None = None, status: CommandStatus = CommandStatus.PENDING) -> int:
-        with self._mutex:
+        with self._db:
             cur = self._conn.execute(
                 "INSERT INTO commands (run, t, source, action, arg, status) VALUES (?, ?, ?, ?, ?, ?)",
                 (run_id, time.time(), source, action.value, orjson.dumps(arg).decode(), status.value),
@@ -193,15 +210,17 @@ class JournalWriter:
     def pending_commands(self) -> list[tuple[int, CommandKind, object, str]]:
         """(id, action, arg, source) of commands not yet applied, oldest first. A command whose event
         is recorded was applied, even if the process died before it could mark it done."""
+        with self._db:
+            if self._applied is None:  # once per process: what earlier processes applied
+                recorded = {c for (c,) in self._conn.execute("SELECT command FROM events WHERE command IS NOT NULL")}
+                with self._mutex:
+                    self._applied = recorded | {row[-1] for row in self._pending if row[-1] is not None}
+            rows = self._conn.execute("SELECT id, action, arg, source FROM commands WHERE status = 'pending' ORDER BY id").fetchall()
         with self._mutex:
-            rows = self._conn.execute(
-                "SELECT id, action, arg, source FROM commands WHERE status = 'pending' "
-                "AND id NOT IN (SELECT command FROM events WHERE command IS NOT NULL) ORDER BY id"
-            ).fetchall()
-            in_batch = {row[-1] for row in self._pending}
+            applied = set(self._applied)
         out = []
         for cid, action, arg, source in rows:
-            if cid in in_batch:
+            if cid in applied:
                 continue
             try:
                 out.append((cid, CommandKind(action), orjson.loads(arg) if arg else None, source))
@@ -210,29 +229,30 @@ class JournalWriter:
         return out
 
     def finish_command(self, command_id: int, status: CommandStatus, result: str | None = None, applied_seq: int | None = None) -> None:
-        with self._mutex:
-            self._flush_locked()  # the events a command produced are visible before its outcome
+        with self._db:
+            self._flush()  # the events a command produced are visible before its outcome
             self._conn.execute("UPDATE commands SET status = ?, result = ?, applied_seq = ? WHERE id = ?", (status.value, result, applied_seq, command_id))
 
     def client_seen(self) -> float:
         """When a client (the explorer) last said it is attached; 0 if never."""
-        with self._mutex:
+        with self._db:
             row = self._conn.execute("SELECT value FROM meta WHERE key = 'client_seen'").fetchone()
         return float(orjson.loads(row[0])) if row else 0.0
 
     # ---- closing ----
 
     def close(self) -> None:
-        with self._mutex:
+        with self._db:
             if self._closed:
                 return
             try:
-                self._flush_locked()
+                self._flush()
                 self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # leave one self-contained file
             except sqlite3.Error:
                 pass
-            self._closed = True
-            self._wake.notify_all()
+            with self._mutex:
+                self._closed = True
+                self._wake.notify_all()
             self._conn.close()
         self._lock_file.release()
 
