@@ -94,3 +94,21 @@ def local_runs():
 @pytest.fixture(scope="session")
 def gpt2_shaped_task_dir(tmp_path_factory) -> Path:
     return write_task_dir(tmp_path_factory.mktemp("gpt2") / "gpt2-shaped", GPT2_SHAPED_CONFIG, seed=2)
+
+
+@pytest.fixture(scope="session")
+def finished_circuits(small_task_dir, attn_only_task_dir):
+    """Real ACDC circuits: tracr (separate embed/pos inputs), a model with MLPs and LayerNorm, an attention-only model."""
+    from acdc_tui.runs.experiment import to_circuit
+    from tests.helpers import experiment
+
+    out = {}
+    for name, kwargs in {
+        "tracr": dict(task_name="tracr-proportion", threshold=1e-6, zero_ablation=True),
+        "mlp": dict(task_dir=small_task_dir, threshold=0.02),
+        "attn-only": dict(task_dir=attn_only_task_dir, threshold=0.02),
+    }.items():
+        exp = experiment(**kwargs)
+        list(exp.run.events())
+        out[name] = to_circuit(exp, 0.0, True)
+    return out

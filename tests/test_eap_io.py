@@ -15,8 +15,6 @@ from acdc_tui.io.circuit import read_circuit
 from acdc_tui.io.eap import circuit_from_eap_json, eap_edge_count, to_eap_json
 from acdc_tui.io.loader import SourceKind, load_circuit_any
 from acdc_tui.io.writer import write_circuit_as
-from acdc_tui.runs.experiment import to_circuit
-from tests.helpers import experiment
 
 FIXTURE = Path(__file__).parent / "data" / "eap_graph_2l1h.json"
 RESID_PRE = Node("blocks.0.hook_resid_pre")
@@ -69,24 +67,11 @@ def test_writing_back_reproduces_the_hand_written_file():
     assert len(doc["edges"]) == eap_edge_count(2, 1)
 
 
-@pytest.fixture(scope="module")
-def circuits(small_task_dir, attn_only_task_dir):
-    """Real ACDC circuits: tracr (separate embed/pos inputs), a model with MLPs and LayerNorm, an attention-only model."""
-    out = {}
-    for name, kwargs in {
-        "tracr": dict(task_name="tracr-proportion", threshold=1e-6, zero_ablation=True),
-        "mlp": dict(task_dir=small_task_dir, threshold=0.02),
-        "attn-only": dict(task_dir=attn_only_task_dir, threshold=0.02),
-    }.items():
-        exp = experiment(**kwargs)
-        list(exp.run.events())
-        out[name] = to_circuit(exp, 0.0, True)
-    return out
 
 
 @pytest.mark.parametrize("name", ["tracr", "mlp", "attn-only"])
-def test_round_trip_keeps_everything_the_layout_holds(circuits, name):
-    c = circuits[name]
+def test_round_trip_keeps_everything_the_layout_holds(finished_circuits, name):
+    c = finished_circuits[name]
     eap = to_eap_json(c)
     back = circuit_from_eap_json(orjson.loads(orjson.dumps(eap)), f"{name}.json")
     assert to_eap_json(back) == eap
@@ -95,9 +80,9 @@ def test_round_trip_keeps_everything_the_layout_holds(circuits, name):
 
 
 @pytest.mark.parametrize("name", ["mlp", "attn-only"])
-def test_residual_edges_survive_one_to_one_without_separate_embeddings(circuits, name):
+def test_residual_edges_survive_one_to_one_without_separate_embeddings(finished_circuits, name):
     """With one input node every residual edge has an EAP-IG twin: its state (given its head or MLP is wired) and Δ come back."""
-    c = circuits[name]
+    c = finished_circuits[name]
     back = {(e.sender, e.receiver): e for e in circuit_from_eap_json(to_eap_json(c), "c.json").edges}
     before = {(e.sender, e.receiver): e for e in c.edges}
     graph = c.graph()
@@ -124,8 +109,8 @@ def _structural_path(graph, reader):
         node = links[0].receiver
 
 
-def test_separate_embed_and_pos_inputs_fold_into_input(circuits):
-    c = circuits["tracr"]
+def test_separate_embed_and_pos_inputs_fold_into_input(finished_circuits):
+    c = finished_circuits["tracr"]
     eap = to_eap_json(c)
     assert eap["cfg"]["use_pos_embed"] is True
     by_key = {(e.sender, e.receiver): e for e in c.edges}
@@ -150,8 +135,8 @@ def test_run_writes_eap_and_every_command_reads_it(tmp_path, capsys):
     assert (tmp_path / "c.dot").read_text().startswith("digraph circuit {")
 
 
-def test_a_circuit_without_d_model_cannot_be_written_as_eap(circuits, tmp_path):
-    c = copy.deepcopy(circuits["mlp"])
+def test_a_circuit_without_d_model_cannot_be_written_as_eap(finished_circuits, tmp_path):
+    c = copy.deepcopy(finished_circuits["mlp"])
     del c.model["config"]["d_model"]
     with pytest.raises(UserError, match="has no d_model"):
         write_circuit_as(c, tmp_path / "c.json", "eap")
@@ -198,10 +183,10 @@ def test_a_full_neuron_mask_is_an_edge_level_circuit():
     assert circuit_from_eap_json(doc, "g.json").summary["edges_kept"] == 9
 
 
-def test_pins_from_an_eap_file_keep_its_edges(circuits, tmp_path):
+def test_pins_from_an_eap_file_keep_its_edges(finished_circuits, tmp_path):
     """--pins-from reads any supported format: a run at a high τ keeps every edge the file keeps."""
     eap_file, out = tmp_path / "pins.eap.json", tmp_path / "c.json"
-    write_circuit_as(circuits["tracr"], eap_file, "eap")
+    write_circuit_as(finished_circuits["tracr"], eap_file, "eap")
     assert main(["run", "--task", "tracr-proportion", "--threshold", "10", "--zero-ablation", "--quiet", "--pins-from", str(eap_file), "--out", str(out)]) == 0
     pinned_file = load_circuit_any(eap_file).circuit
     wanted = {e.key for e in pinned_file.edges if e.present and e.type is not EdgeType.PLACEHOLDER}

@@ -16,8 +16,6 @@ from acdc_tui.io.circuit import Circuit
 from acdc_tui.io.diff import diff_circuits
 from acdc_tui.io.loader import SourceKind, load_circuit_any, load_circuit_bytes
 from acdc_tui.io.writer import write_circuit_as
-from acdc_tui.runs.experiment import to_circuit
-from tests.helpers import experiment
 
 
 def torch_index(node: Node) -> tuple:
@@ -36,23 +34,11 @@ def save_subgraph_like_the_reference(c: Circuit, path: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def circuits(small_task_dir, attn_only_task_dir):
-    out = {}
-    for name, kwargs in {
-        "tracr": dict(task_name="tracr-proportion", threshold=1e-6, zero_ablation=True),
-        "mlp": dict(task_dir=small_task_dir, threshold=0.02),
-        "attn-only": dict(task_dir=attn_only_task_dir, threshold=0.02),
-    }.items():
-        exp = experiment(**kwargs)
-        list(exp.run.events())
-        out[name] = to_circuit(exp, 0.0, True)
-    return out
 
 
 @pytest.mark.parametrize("name", ["tracr", "mlp", "attn-only"])
-def test_a_reference_subgraph_maps_onto_our_graph_edge_for_edge(circuits, name, tmp_path):
-    c = circuits[name]
+def test_a_reference_subgraph_maps_onto_our_graph_edge_for_edge(finished_circuits, name, tmp_path):
+    c = finished_circuits[name]
     loaded = load_circuit_any(save_subgraph_like_the_reference(c, tmp_path / "subgraph.pth"))
     assert loaded.kind is SourceKind.REFERENCE_PTH
     assert loaded.circuit.spec == c.spec  # layers, heads, MLPs and separate embed/pos inputs inferred from the hook names
@@ -61,21 +47,21 @@ def test_a_reference_subgraph_maps_onto_our_graph_edge_for_edge(circuits, name, 
     assert all(e.delta is None for e in loaded.circuit.edges)
 
 
-def test_diff_and_dot_commands_read_it(circuits, tmp_path, capsys):
-    pth = save_subgraph_like_the_reference(circuits["tracr"], tmp_path / "ref.pth")
-    ours = write_circuit_as(circuits["tracr"], tmp_path / "ours.json")
+def test_diff_and_dot_commands_read_it(finished_circuits, tmp_path, capsys):
+    pth = save_subgraph_like_the_reference(finished_circuits["tracr"], tmp_path / "ref.pth")
+    ours = write_circuit_as(finished_circuits["tracr"], tmp_path / "ours.json")
     assert main(["diff", str(ours), str(pth)]) == 0  # same edges: diff's exit status 0
     out = capsys.readouterr().out
     assert "reference ACDC subgraph (.pth)" in out and "0 only in A, 0 only in B" in out
     assert main(["dot", str(pth)]) == 0
-    assert capsys.readouterr().out.count(" -> ") == len(circuits["tracr"].present_keys())
+    assert capsys.readouterr().out.count(" -> ") == len(finished_circuits["tracr"].present_keys())
 
 
-async def test_the_explorer_opens_a_reference_subgraph(circuits, tmp_path):
+async def test_the_explorer_opens_a_reference_subgraph(finished_circuits, tmp_path):
     from acdc_tui.ui.app import ExplorerApp
     from tests.test_explorer import SIZE, ready, until
 
-    c = circuits["mlp"]
+    c = finished_circuits["mlp"]
     loaded = load_circuit_any(save_subgraph_like_the_reference(c, tmp_path / "ref.pth"))
     app = ExplorerApp(circuit=loaded.circuit, circuit_graph=loaded.graph, description="ref.pth", out=tmp_path / "copy.json")
     async with app.run_test(size=SIZE) as pilot:
@@ -129,8 +115,8 @@ def test_bad_subgraph_files_are_one_line(data, needle):
     assert needle in str(info.value) and "\n" not in str(info.value), str(info.value)
 
 
-def test_a_subgraph_missing_an_edge(circuits, tmp_path):
-    path = save_subgraph_like_the_reference(circuits["mlp"], tmp_path / "s.pth")
+def test_a_subgraph_missing_an_edge(finished_circuits, tmp_path):
+    path = save_subgraph_like_the_reference(finished_circuits["mlp"], tmp_path / "s.pth")
     data = torch.load(path, weights_only=True)
     first = next(iter(data))
     data[("blocks.0.hook_mlp_in", (None,), "blocks.1.hook_mlp_out", (None,))] = data.pop(first)  # a backwards edge instead

@@ -48,6 +48,8 @@ SORTS: dict[str, Callable[[ExplorerState, Edge, EdgeView], object] | None] = {
     "disagreement": lambda s, e, v: -s.disagreement.get(e.key, -1.0) if s.scores else math.inf,
 }
 STATIC_SORTS = {"visiting order", "sender", "receiver", "attr"}  # orders a run's progress cannot change
+ATTRIBUTION = {"attr", "disagreement"}  # a column and sorts shown only when scores are loaded
+_ATTR_COLUMN = [c.name for c in COLUMNS].index("attr")
 
 
 class EdgeRows:
@@ -63,6 +65,14 @@ class EdgeRows:
         self._tested = [e.tested for e in self.edges]
         self._dynamic: dict[tuple, str] = {}  # (tested, present, decided_by, pinned, forced) -> its words
         self.note_changed(self.keys)
+
+    @property
+    def columns(self) -> tuple[Column, ...]:
+        return COLUMNS if self.state.scores else tuple(c for c in COLUMNS if c.name not in ATTRIBUTION)
+
+    def sort_names(self) -> list[str]:
+        """The orders `s` cycles through."""
+        return [name for name in SORTS if self.state.scores or name not in ATTRIBUTION]
 
     def words(self, i: int) -> str:
         """What a filter matches against: labels, hook names, type, state, flags, who decided."""
@@ -106,7 +116,7 @@ class EdgeRows:
         return bool(terms) or sort not in STATIC_SORTS
 
     def cells(self, i: int) -> tuple[tuple[str, ...], str]:
-        """A row's texts, one per column, and the edge's state (for colour)."""
+        """A row's texts, one per column of `columns`, and the edge's state (for colour)."""
         e = self.edges[i]
         v = self.state.edges[e.key]
         state = edge_state(e, v)
@@ -115,4 +125,6 @@ class EdgeRows:
         if e.key in self.state.disagree_marked:  # attribution and ACDC disagree most here
             flags = f"≠ {flags}".strip()
         texts = ("" if v.seq is None else str(v.seq), e.sender.label, e.receiver.label, e.type.value, state, format_delta(v.delta), "" if score is None else f"{score:+.3g}", flags)
+        if not self.state.scores:
+            texts = texts[:_ATTR_COLUMN] + texts[_ATTR_COLUMN + 1 :]
         return texts, state

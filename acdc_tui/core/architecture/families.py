@@ -46,6 +46,23 @@ def get_int(hf: Mapping[str, Any], *keys: str, default: int | None = None) -> in
     return default
 
 
+def gpt2_style_sizes(hf: Mapping[str, Any]) -> dict[str, Any]:
+    """The sizes and LayerNorm settings of a config with GPT-2's key names (GPT-2, GPT-J)."""
+    d_model, n_heads = get_int(hf, "n_embd"), get_int(hf, "n_head")
+    return {
+        "n_layers": get_int(hf, "n_layer"),
+        "n_heads": n_heads,
+        "d_model": d_model,
+        "d_head": d_model // n_heads,
+        "d_mlp": get_int(hf, "n_inner", default=4 * d_model),
+        "d_vocab": get_int(hf, "vocab_size"),
+        "n_ctx": get_int(hf, "n_positions", "n_ctx"),
+        "act_fn": hf.get("activation_function", "gelu_new"),
+        "eps": float(hf.get("layer_norm_epsilon", 1e-5)),
+        "normalization_type": "LN",
+    }
+
+
 def rope_parameters(hf: Mapping[str, Any]) -> dict[str, Any]:
     """transformers 5 keeps rope settings in `rope_parameters`; older configs at the top level."""
     params = dict(hf.get("rope_parameters") or hf.get("rope_scaling") or {})

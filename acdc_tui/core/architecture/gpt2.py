@@ -16,20 +16,10 @@ def unsupported(hf: Mapping[str, Any]) -> str | None:
 
 
 def model_config(hf: Mapping[str, Any]) -> dict[str, Any]:
-    from acdc_tui.core.architecture.families import get_int
+    from acdc_tui.core.architecture.families import gpt2_style_sizes
 
-    d_model, n_heads = get_int(hf, "n_embd"), get_int(hf, "n_head")
     return {
-        "n_layers": get_int(hf, "n_layer"),
-        "n_heads": n_heads,
-        "d_model": d_model,
-        "d_head": d_model // n_heads,
-        "d_mlp": get_int(hf, "n_inner", default=4 * d_model),
-        "d_vocab": get_int(hf, "vocab_size"),
-        "n_ctx": get_int(hf, "n_positions", "n_ctx"),
-        "act_fn": hf.get("activation_function", "gelu_new"),
-        "eps": float(hf.get("layer_norm_epsilon", 1e-5)),
-        "normalization_type": "LN",
+        **gpt2_style_sizes(hf),
         "use_attn_scale": bool(hf.get("scale_attn_weights", True)),
         "scale_attn_by_inverse_layer_idx": bool(hf.get("scale_attn_by_inverse_layer_idx", False)),
     }

@@ -20,23 +20,14 @@ def unsupported(hf: Mapping[str, Any]) -> str | None:
 
 
 def model_config(hf: Mapping[str, Any]) -> dict[str, Any]:
-    from acdc_tui.core.architecture.families import get_int, rope_parameters
+    from acdc_tui.core.architecture.families import get_int, gpt2_style_sizes, rope_parameters
 
     if hf.get("model_type") == "gptj":
-        d_model, n_heads = get_int(hf, "n_embd"), get_int(hf, "n_head")
+        sizes = gpt2_style_sizes(hf)
         return {
-            "n_layers": get_int(hf, "n_layer"),
-            "n_heads": n_heads,
-            "d_model": d_model,
-            "d_head": d_model // n_heads,
-            "d_mlp": get_int(hf, "n_inner", default=4 * d_model),
-            "d_vocab": get_int(hf, "vocab_size"),
-            "n_ctx": get_int(hf, "n_positions"),
-            "act_fn": hf.get("activation_function", "gelu_new"),
-            "eps": float(hf.get("layer_norm_epsilon", 1e-5)),
-            "normalization_type": "LN",
+            **sizes,
             "positional_embedding_type": "rotary",
-            "rotary_dim": get_int(hf, "rotary_dim", default=d_model // n_heads),
+            "rotary_dim": get_int(hf, "rotary_dim", default=sizes["d_head"]),
             "rotary_adjacent_pairs": True,  # GPT-J rotates adjacent pairs, NeoX the two halves
             "parallel_attn_mlp": True,
         }

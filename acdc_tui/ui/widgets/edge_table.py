@@ -23,7 +23,7 @@ from textual.strip import Strip
 from textual.widgets import Input
 
 from acdc_tui.core.graph import Edge, Node
-from acdc_tui.ui.edge_rows import COLUMNS, SORTS, EdgeRows
+from acdc_tui.ui.edge_rows import SORTS, EdgeRows
 from acdc_tui.ui.state import ExplorerState
 
 STATE_STYLE = {"pending": Style(dim=True), "kept": Style(color="green"), "removed": Style(color="red"), "structural": Style(dim=True)}
@@ -61,7 +61,10 @@ class EdgeGrid(ScrollView, can_focus=True):
         self.source = rows
         self.rows: list[int] = []
         self.cursor_row = 0
-        self.line_width = sum(c.width + 1 for c in COLUMNS)
+
+    @property
+    def line_width(self) -> int:
+        return sum(c.width + 1 for c in self.source.columns)
 
     @property
     def row_count(self) -> int:
@@ -86,7 +89,7 @@ class EdgeGrid(ScrollView, can_focus=True):
         base = self.rich_style
         scroll_x, scroll_y = self.scroll_offset
         if y == 0:
-            text = " ".join(f"{c.name:>{c.width}}" if c.right else f"{c.name:<{c.width}}" for c in COLUMNS)
+            text = " ".join(f"{c.name:>{c.width}}" if c.right else f"{c.name:<{c.width}}" for c in self.source.columns)
             segments = [Segment(text, base + self.get_component_rich_style("edge-grid--header"))]
         else:
             index = scroll_y + y - 1
@@ -102,7 +105,7 @@ class EdgeGrid(ScrollView, can_focus=True):
         elif index % 2:
             base = base + self.get_component_rich_style("edge-grid--stripe")
         segments = []
-        for col, text in zip(COLUMNS, texts):
+        for col, text in zip(self.source.columns, texts):
             cell = f"{text:>{col.width}}" if col.right else f"{text:<{col.width}}"
             style = base + STATE_STYLE[state] if col.name == "state" else base + FLAGS_STYLE if col.name == "flags" else base
             segments += [Segment(cell[: col.width], style), Segment(" ", base)]
@@ -243,7 +246,7 @@ class EdgeTable(Vertical):
         self.table.focus()
 
     def action_cycle_sort(self) -> None:
-        names = list(SORTS)
+        names = self.source.sort_names()
         self.sort_name = names[(names.index(self.sort_name) + 1) % len(names)]
         self.rebuild()
 
@@ -254,7 +257,7 @@ class EdgeTable(Vertical):
     def on_header_clicked(self, message: HeaderClicked) -> None:
         """A click on a column's name sorts by it (again: reversed)."""
         x = 0
-        for col in COLUMNS:
+        for col in self.source.columns:
             if x <= message.x < x + col.width + 1:
                 if col.name in SORTS:
                     if self.sort_name == col.name:
