@@ -109,10 +109,12 @@ async def receive_until(ws, texts: list[str], timeout: float) -> str:
 def test_serve_a_circuit_page_and_websocket(circuit_json):
     async def session(url: str) -> None:
         async with aiohttp.ClientSession() as http:
-            async with http.get(url) as page:
+            # as a browser at the far end of `ssh -L 9000:localhost:PORT` asks: the page's websocket and
+            # static URLs must name the port the browser used, not the server's own
+            async with http.get(url, headers={"Host": "localhost:9000"}) as page:
                 html = await page.text()
-            port = url.rsplit(":", 1)[1]
-            assert page.status == 200 and f'data-session-websocket-url="ws://localhost:{port}/ws"' in html
+            assert page.status == 200 and 'data-session-websocket-url="ws://localhost:9000/ws"' in html
+            assert "http://localhost:9000/static/" in html
             async with http.ws_connect(f"{url}/ws?width=120&height=40") as ws:
                 await receive_until(ws, ["acdc-tui (file)", "Overview", "inputs"], timeout=120)
                 await ws.send_str(json.dumps(["stdin", "3"]))  # a key press reaches the app: the Details tab

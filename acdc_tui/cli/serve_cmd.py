@@ -120,12 +120,21 @@ def _explorer_options(parser: argparse.ArgumentParser, args: argparse.Namespace)
 
 def check_port_free(host: str, port: int) -> None:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds: a port in TIME_WAIT is free
         try:
             s.bind((host, port))
         except OSError as e:
             if e.errno == errno.EADDRINUSE:
                 raise UserError(f"port {port} on {host} is in use: give another one with --port") from None
             raise UserError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
+
+
+def _quiet_after_loop_closed(unraisable) -> None:
+    """textual-serve's app subprocess transports are garbage-collected after its event loop closed
+    (on Ctrl-C or SIGTERM) and complain in a traceback; there is nothing left to clean up."""
+    if isinstance(unraisable.exc_value, RuntimeError) and "Event loop is closed" in str(unraisable.exc_value):
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,12 +145,21 @@ def run(args: argparse.Namespace) -> int:
         from textual_serve.server import Server
     except ImportError:
         raise UserError("serve needs textual-serve: pip install textual-serve (it is a dependency of acdc-tui; reinstall with .ci/setup)") from None
+
+    class TunnelServer(Server):
+        """textual-serve writes absolute page and websocket URLs from `public_url`; take them from the
+        address the browser used instead, so a tunnel to any local port (ssh -L 9000:localhost:8000) works."""
+
+        async def handle_index(self, request):
+            self.public_url = f"{request.scheme}://{request.host}"  # set and used before the handler's first await
+            return await super().handle_index(request)
     url = f"http://{'localhost' if args.host in ('127.0.0.1', 'localhost', '::1') else args.host}:{args.port}"
     print(f"acdc-tui: serving the explorer at {url} (one explorer per browser tab; Ctrl+C stops)", file=sys.stderr)
     if args.host in ("127.0.0.1", "localhost", "::1"):
         print(f"acdc-tui: from your own machine: ssh -L {args.port}:localhost:{args.port} THIS_HOST, then open http://localhost:{args.port}", file=sys.stderr)
+    sys.unraisablehook = _quiet_after_loop_closed
     try:
-        Server(command, host=args.host, port=args.port, title="acdc-tui", public_url=url).serve()
+        TunnelServer(command, host=args.host, port=args.port, title="acdc-tui", public_url=url).serve()
     finally:
         if started is not None:
             _leave_run(started)
