@@ -68,3 +68,22 @@ def test_a_bad_thread_count_is_one_line(tmp_path):
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == ["acdc-tui: error: ACDC_TUI_THREADS='many' is not a thread count: set it to a positive whole number, or to 'torch' to keep torch's own settings"]
+
+
+def test_the_allocator_setting_is_opt_in_and_for_large_activations(monkeypatch):
+    """glibc's mmap threshold is fixed only with ACDC_TUI_MALLOC=mmap, for activations of 1 MiB or more on the CPU."""
+    import pytest
+
+    from acdc_tui import allocator
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("glibc only")
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.delenv(allocator.ENV, raising=False)
+    big = allocator.MIN_ACTIVATION_BYTES
+    assert allocator.fit_to_work(big) is False  # off by default
+    monkeypatch.setenv(allocator.ENV, "mmap")
+    assert allocator.fit_to_work(big) is True
+    assert allocator.fit_to_work(big - 1) is False and allocator.fit_to_work(big, "cuda") is False
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "4194304")  # the user's own glibc setting wins
+    assert allocator.fit_to_work(big) is False

@@ -32,7 +32,7 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-from acdc_tui import threads
+from acdc_tui import allocator, threads
 from acdc_tui.core.architecture import NodeKind, hook_name
 from acdc_tui.core.graph import Absent, ComputationalGraph, EdgeType, Node
 from acdc_tui.core.metrics import Metric
@@ -80,6 +80,7 @@ class FastEngine:
     ) -> None:
         patch_tokens = patch_data(tokens, patch_tokens, zero_ablation, mean_ablation)
         threads.fit_to_work(tokens.numel() * model.cfg.d_model, tokens.device.type)
+        allocator.fit_to_work(tokens.numel() * model.cfg.d_model * 4, tokens.device.type)  # float32 bytes or more
         self.model, self.graph, self.tokens, self.metric = model, graph, tokens, metric
         self.fallback: PlainEngine | None = None
         self.fallback_reason = unsupported_reason(model)
