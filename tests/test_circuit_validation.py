@@ -105,6 +105,9 @@ def test_a_huge_claimed_model_is_refused_before_its_graph_is_built(good):
     with pytest.raises(UserError, match=f"more than the {MAX_FILE_GRAPH_EDGES:,} a circuit file may have"):
         circuit_from_json(doc, "c.json")
     assert graph_for.cache_info().misses == misses  # nothing was built
+    doc["model"]["config"].update(n_layers=10**15, n_heads=1)  # counted in closed form, not layer by layer (the fuzz test hung on one)
+    with pytest.raises(UserError, match="more than the"):
+        circuit_from_json(doc, "c.json")
     doc["model"]["config"].update(n_layers=30, n_heads=20)  # within the limit, but the file lists 46 edges
     with pytest.raises(UserError, match="the file's model config and edges disagree"):
         circuit_from_json(doc, "c.json")

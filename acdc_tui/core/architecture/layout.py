@@ -178,5 +178,5 @@ def edge_count(arch: Architecture) -> int:
     L, H, G = arch.n_layers, arch.n_heads, arch.kv_heads
     M, I = (0 if arch.attn_only else 1), len(arch.input_kinds())
     W, seq = H + M, (0 if arch.parallel_attn_mlp else 1)
-    per_layer = sum((H + 2 * G) * (I + l * W) + M * (I + l * W + H * seq) for l in range(L))
-    return per_layer + (I + L * W) + L * (H + 2 * G)
+    fed = L * I + W * L * (L - 1) // 2  # Σ_l (I + l·W): no loop, so a file claiming 10^12 layers is counted at once
+    return (H + 2 * G) * fed + M * (fed + L * H * seq) + (I + L * W) + L * (H + 2 * G)
