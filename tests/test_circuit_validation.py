@@ -224,3 +224,13 @@ def test_a_gqa_config_is_checked_and_read(good):
     doc["model"]["config"].update({"n_key_value_heads": None, "family": "bloom"})
     with pytest.raises(UserError, match="must be an architecture acdc-tui models"):
         circuit_from_json(doc, "family.json")
+
+
+def test_control_characters_from_a_file_stay_escaped_in_one_line(good):
+    """A hook name with a newline or an escape sequence (the fuzz test found one) is named, not printed raw."""
+    doc = copy.deepcopy(good)
+    doc["edges"][0]["receiver"]["hook"] = "blocks.0\n\x1b[31mhook"
+    with pytest.raises(UserError) as caught:
+        circuit_from_json(doc, "c.json")
+    message = str(caught.value)
+    assert "\n" not in message and "\x1b" not in message and "blocks.0\\n\\x1b[31mhook" in message
