@@ -75,3 +75,25 @@ def attached_app(exp: Experiment, journal, runs: list, clock=None, **app_options
     app = ExplorerApp(client=RunClient(run.journal), **({"clock": clock} if clock else {}), **app_options)
     app.local = run
     return app
+
+
+def run_offline(task_name: str, tmp_path) -> "subprocess.CompletedProcess[str]":
+    """`acdc-tui run --task NAME` in a child process with the Hugging Face hub offline and an empty cache."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "HF_HUB_CACHE": str(tmp_path / "hf" / "hub")}
+    code = "import sys; from acdc_tui.cli.main import main; sys.exit(main(['run', '--task', %r, '--threshold', '0.1', '--quiet', '--out', %r]))" % (task_name, str(tmp_path / "c.json"))
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+
+
+def head_input_hook(value: torch.Tensor, head: int = 0):
+    """A hook that sets head `head`'s slice of a per-head activation ([batch, pos, head, ...]) to `value`."""
+
+    def hook(x, hook):
+        x = x.clone()
+        x[:, :, head] = value
+        return x
+
+    return hook

@@ -19,6 +19,7 @@ from acdc_tui.core.architecture import edge_count
 from acdc_tui.core.errors import UserError
 from acdc_tui.core.graph import Node, build_graph
 from acdc_tui.models import backend
+from tests.helpers import head_input_hook, run_offline
 from tests.hf_families import write_checkpoint, write_tokens
 from tests.test_fast_engine import compare_engines
 
@@ -84,12 +85,7 @@ def test_plain_engine_addition_edge_equals_hand_built_hooks(checkpoints, family)
     clean, corrupt = _caches(exp.task, {"blocks.1.hook_resid_pre", "blocks.0.hook_resid_pre"})
     swapped = clean["blocks.1.hook_resid_pre"] - clean["blocks.0.hook_resid_pre"] + corrupt["blocks.0.hook_resid_pre"]
 
-    def hook(x, hook):
-        x = x.clone()
-        x[:, :, 0] = swapped
-        return x
-
-    want = backend.logits(exp.task.model, exp.task.clean, [("blocks.1.hook_k_input", hook)])
+    want = backend.logits(exp.task.model, exp.task.clean, [("blocks.1.hook_k_input", head_input_hook(swapped))])
     got = exp.run.engine.logits({Node("blocks.1.hook_k_input", 0): {Node("blocks.0.hook_resid_pre")}})
     torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
 
@@ -182,9 +178,7 @@ def test_transformer_lens_3_processing_keeps_log_probabilities(checkpoints):
 
 
 def test_induction_redwood_fails_only_for_lack_of_network(tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "HF_HUB_CACHE": str(tmp_path / "hf" / "hub")}
-    code = "import sys; from acdc_tui.cli.main import main; sys.exit(main(['run', '--task', 'induction-redwood', '--threshold', '0.1', '--quiet', '--out', %r]))" % str(tmp_path / "c.json")
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    r = run_offline("induction-redwood", tmp_path)
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "'redwood_attn_2l'" in lines[0] and "Hugging Face cache" in lines[0], r.stderr

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -14,6 +11,7 @@ from acdc_tui.cli.main import main
 from acdc_tui.core.graph import EdgeType, GraphSpec, build_graph
 from tasks import hub_data
 from tasks.hub_data import VocabTokenizer
+from tests.helpers import run_offline
 from tasks.hub_tasks import docstring_metric, greaterthan_prob_diff, load_ground_truth, logit_diff, masked_kl
 
 
@@ -142,9 +140,7 @@ def test_tasks_listing_loads_no_model(capsys, monkeypatch):
 
 
 def test_offline_load_is_one_line(tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"), "HF_HUB_CACHE": str(tmp_path / "hf" / "hub")}
-    code = "import sys; from acdc_tui.cli.main import main; sys.exit(main(['run', '--task', 'ioi', '--threshold', '0.1', '--quiet', '--out', %r]))" % str(tmp_path / "c.json")
-    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    r = run_offline("ioi", tmp_path)
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, r.stderr

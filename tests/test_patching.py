@@ -6,7 +6,7 @@ import torch
 
 from acdc_tui.core.graph import Node
 from acdc_tui.models import backend
-from tests.helpers import experiment
+from tests.helpers import experiment, head_input_hook
 
 EMBED = Node("blocks.0.hook_resid_pre")
 
@@ -31,12 +31,7 @@ def test_one_absent_addition_edge_swaps_that_senders_contribution(small_task_dir
     receiver = Node("blocks.1.hook_q_input", 0)
     expected_q_in = clean["blocks.1.hook_resid_pre"] - clean["blocks.0.hook_resid_pre"] + corrupt["blocks.0.hook_resid_pre"]
 
-    def hook(x, hook):
-        x = x.clone()
-        x[:, :, 0] = expected_q_in
-        return x
-
-    expected = backend.logits(exp.task.model, exp.task.clean, [("blocks.1.hook_q_input", hook)])
+    expected = backend.logits(exp.task.model, exp.task.clean, [("blocks.1.hook_q_input", head_input_hook(expected_q_in))])
     got = exp.run.engine.logits({receiver: {EMBED}})
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
 
@@ -45,11 +40,7 @@ def test_absent_direct_edge_takes_the_ablated_q(small_task_dir):
     exp = experiment(task_dir=small_task_dir, engine="plain")
     _, corrupt = caches(exp)
 
-    def hook(x, hook):
-        x = x.clone()
-        x[:, :, 1] = corrupt["blocks.0.attn.hook_q"][:, :, 1]
-        return x
-
+    hook = head_input_hook(corrupt["blocks.0.attn.hook_q"][:, :, 1], head=1)
     expected = backend.logits(exp.task.model, exp.task.clean, [("blocks.0.attn.hook_q", hook)])
     got = exp.run.engine.logits({Node("blocks.0.attn.hook_q", 1): {Node("blocks.0.hook_q_input", 1)}})
     torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
