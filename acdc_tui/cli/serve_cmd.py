@@ -19,7 +19,7 @@ from pathlib import Path
 from acdc_tui.core.errors import UserError
 
 DEFAULT_PORT = 8000
-SERVE_ONLY = ("circuit", "port", "host", "command")  # the rest of the namespace is the explorer's options
+SERVE_ONLY = ("circuit", "port", "host", "command", "token", "no_token", "max_sessions")  # the rest of the namespace is the explorer's options
 
 
 def _port(text: str) -> int:
@@ -30,6 +30,31 @@ def _port(text: str) -> int:
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"port {port} is out of range: give 1 to 65535, e.g. --port 8000")
     return port
+
+
+def _sessions(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--max-sessions {text!r} is not a number, e.g. --max-sessions 4") from None
+    if not 1 <= n <= 64:
+        raise argparse.ArgumentTypeError(f"--max-sessions {n} is out of range: give 1 to 64")
+    return n
+
+
+def server_token(args: argparse.Namespace) -> str | None:
+    """The token the server asks for: --token, a new random one, or None with --no-token."""
+    import secrets
+
+    if args.no_token:
+        if args.token is not None:
+            raise UserError("--token and --no-token together: give one of them")
+        return None
+    if args.token is None:
+        return secrets.token_urlsafe(24)
+    if not (16 <= len(args.token) <= 256) or not all(c.isalnum() or c in "-_." for c in args.token):
+        raise UserError("--token must be 16 to 256 letters, digits, '-', '_' or '.': e.g. the output of python -c 'import secrets; print(secrets.token_urlsafe())'")
+    return args.token
 
 
 def add_parser(subparsers) -> None:
@@ -46,6 +71,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("circuit", nargs="?", help="a journal to attach to, or a circuit file to browse (without it, the run options start a new run)")
     p.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: only this machine, reached through an SSH tunnel)")
+    p.add_argument("--token", default=None, help="the secret the URL must carry (default: a new random one each time; see docs/security.md)")
+    p.add_argument("--no-token", action="store_true", help="no secret: anyone who can reach the port drives the explorer (a warning is printed)")
+    p.add_argument("--max-sessions", type=_sessions, default=4, metavar="N", help="at most N browser tabs (explorer processes) at once (default 4)")
     _add_run_options(p, threshold_required=False)
     _add_explorer_options(p)
 
@@ -138,28 +166,25 @@ def _quiet_after_loop_closed(unraisable) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    token = server_token(args)
     check_port_free(args.host, args.port)
     argv, started = explorer_argv(args)
-    command = shlex.join(argv)
+    command = "exec " + shlex.join(argv)  # the shell becomes the explorer: stopping it stops the explorer
     try:
-        from textual_serve.server import Server
+        from acdc_tui.cli.serve_server import GuardedServer
     except ImportError:
         raise UserError("serve needs textual-serve: pip install textual-serve (it is a dependency of acdc-tui; reinstall with .ci/setup)") from None
 
-    class TunnelServer(Server):
-        """textual-serve writes absolute page and websocket URLs from `public_url`; take them from the
-        address the browser used instead, so a tunnel to any local port (ssh -L 9000:localhost:8000) works."""
-
-        async def handle_index(self, request):
-            self.public_url = f"{request.scheme}://{request.host}"  # set and used before the handler's first await
-            return await super().handle_index(request)
-    url = f"http://{'localhost' if args.host in ('127.0.0.1', 'localhost', '::1') else args.host}:{args.port}"
-    print(f"acdc-tui: serving the explorer at {url} (one explorer per browser tab; Ctrl+C stops)", file=sys.stderr)
+    base = f"http://{'localhost' if args.host in ('127.0.0.1', 'localhost', '::1') else args.host}:{args.port}"
+    query = f"/?token={token}" if token else "/"
+    if token is None:
+        print("acdc-tui: warning: --no-token: anyone who can reach this port (every user of this machine, every web page through a tunnel) can drive the run and write files as you", file=sys.stderr)
+    print(f"acdc-tui: serving the explorer at {base}{query} (one explorer per browser tab, at most {args.max_sessions}; Ctrl+C stops)", file=sys.stderr)
     if args.host in ("127.0.0.1", "localhost", "::1"):
-        print(f"acdc-tui: from your own machine: ssh -L {args.port}:localhost:{args.port} THIS_HOST, then open http://localhost:{args.port}", file=sys.stderr)
+        print(f"acdc-tui: from your own machine: ssh -L {args.port}:localhost:{args.port} THIS_HOST, then open http://localhost:{args.port}{query}", file=sys.stderr)
     sys.unraisablehook = _quiet_after_loop_closed
     try:
-        TunnelServer(command, host=args.host, port=args.port, title="acdc-tui", public_url=url).serve()
+        GuardedServer(command, host=args.host, port=args.port, token=token, max_sessions=args.max_sessions, title="acdc-tui", public_url=base).serve()
     finally:
         if started is not None:
             _leave_run(started)
