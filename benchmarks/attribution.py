@@ -1,6 +1,6 @@
 """Attribution beside exact ACDC, and the attribution prefilter's speed-up and circuit difference.
 
-    .venv/bin/python benchmarks/attribution.py correlation [--cases NAMES]   # README table: ρ and top-k overlap
+    .venv/bin/python benchmarks/attribution.py correlation [--cases NAMES]   # docs/attribution.md table: ρ and top-k overlap
     .venv/bin/python benchmarks/attribution.py prefilter [--cases NAMES] [--fractions 0.5,0.9]
 
 Cases: tracr-reverse (L2, τ 0.01), tracr-proportion (L2, τ 0.01), induction (KL, τ 0.1; and NLL, τ 0.1,

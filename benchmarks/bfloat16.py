@@ -6,7 +6,7 @@ plain engine: the fast one runs float32 and float64 only), tested edge by tested
 
 A task is a builtin task or a fixture of benchmarks/fixtures.py, `:zero` for zero ablation. It prints,
 per task, the kept edges in each dtype and the first tested edge where the decisions differ. acdc-tui
-offers no bfloat16 option because on mlp3 they differ (see README, "Speed"); rerun this when that
+offers no bfloat16 option because on mlp3 they differ (see docs/measurements/gpt2-scale.md); rerun this when that
 question comes back (on a GPU: `--device cuda`).
 """
 

@@ -5,7 +5,7 @@ The task, graph and engine are built once: every τ gets a fresh `AcdcRun` over 
 so the clean and ablated activations are computed once for the whole sweep. The full-model and
 empty-circuit metrics do not depend on τ and are evaluated once (see `evaluation`).
 
-Sweep JSON, schema `acdc-tui.sweep` version 2 (documented in README.md, "Threshold sweeps"):
+Sweep JSON, schema `acdc-tui.sweep` version 2 (documented in docs/sweeps.md):
 
     {
       "schema": "acdc-tui.sweep", "schema_version": 2, "acdc_tui_version": str, "created": ISO-8601,

@@ -1,6 +1,6 @@
 """Circuit files: versioned JSON (orjson), validated on reading.
 
-Schema `acdc-tui.circuit` version 1 (documented in README.md, "Circuit JSON"):
+Schema `acdc-tui.circuit` version 1 (documented in docs/algorithm.md, "Circuit JSON"):
 
     {
       "schema": "acdc-tui.circuit", "schema_version": 1, "acdc_tui_version": str, "created": ISO-8601,

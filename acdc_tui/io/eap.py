@@ -6,7 +6,7 @@ Layout:
      "nodes": {"input" | "a{L}.h{H}" | "m{L}" | "logits": {"in_graph": bool}},
      "edges": {"SENDER->RECEIVER" (+ "<q>"/"<k>"/"<v>" into a head): {"score": float, "in_graph": bool}}}
 
-Its graph is ours folded (README "EAP-IG / MIB graph JSON" gives the mapping edge by edge):
+Its graph is ours folded (docs/circuit-files.md, "EAP-IG / MIB graph JSON", gives the mapping edge by edge):
 EAP's node `a{L}.h{H}` is our head result with its q/k/v and q/k/v-input nodes, `m{L}` our
 MLP in/out pair, `input` our input node(s), `logits` our output. An EAP edge `S->a{L}.h{H}<q>`
 is in the graph iff our edge S -> q_input is present and so are the structural links behind it

@@ -1,7 +1,7 @@
 """Attribution score files: one score per tested edge, keyed by our edge keys, for the explorer,
 `attribute --compare` and anyone's notebook.
 
-Schema `acdc-tui.scores` version 1 (documented in README.md, "Attribution beside exact ACDC"):
+Schema `acdc-tui.scores` version 1 (documented in docs/attribution.md):
 
     {
       "schema": "acdc-tui.scores", "schema_version": 1, "acdc_tui_version": str, "created": ISO-8601,

@@ -12,12 +12,20 @@ sweep reuses them for every τ.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
+from acdc_tui.core.algorithm import AcdcRun
 from acdc_tui.core.graph import ComputationalGraph, Node
 
-if TYPE_CHECKING:
-    from acdc_tui.runs.experiment import Experiment
+
+class Experiment(Protocol):
+    """What these functions read of an experiment (runs/experiment.py's `Experiment` has it): its run,
+    its graph, and `meta`, where the full and empty metrics are cached. A protocol, so that
+    experiment.py can import this module without this module importing it back."""
+
+    run: AcdcRun
+    graph: ComputationalGraph
+    meta: dict[str, Any]
 
 
 def empty_absent(graph: ComputationalGraph) -> dict[Node, set[Node]]:
@@ -28,7 +36,7 @@ def empty_absent(graph: ComputationalGraph) -> dict[Node, set[Node]]:
     return absent
 
 
-def full_metric(exp: "Experiment") -> float:
+def full_metric(exp: Experiment) -> float:
     """The metric with nothing ablated (the run's initial metric when it has one)."""
     if "metric_full" not in exp.meta:
         initial = exp.run.initial_metric
@@ -36,14 +44,14 @@ def full_metric(exp: "Experiment") -> float:
     return exp.meta["metric_full"]
 
 
-def empty_metric(exp: "Experiment") -> float:
+def empty_metric(exp: Experiment) -> float:
     """The metric with every tested edge ablated: one engine evaluation, once per experiment."""
     if "metric_empty" not in exp.meta:
         exp.meta["metric_empty"] = exp.run.engine.evaluate(empty_absent(exp.graph))
     return exp.meta["metric_empty"]
 
 
-def circuit_metrics(exp: "Experiment", compute: bool = True) -> dict[str, float | None]:
+def circuit_metrics(exp: Experiment, compute: bool = True) -> dict[str, float | None]:
     """{"full", "circuit", "empty"}. With `compute=False` (an interrupted run) nothing new is
     evaluated: a value not known yet is None, so saving a stopped run never waits on the model."""
     run = exp.run

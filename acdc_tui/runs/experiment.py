@@ -7,6 +7,7 @@ from typing import Any
 
 from acdc_tui.core.algorithm import AcdcRun
 from acdc_tui.core.graph import ComputationalGraph, Edge, GraphSpec, build_graph, parse_edge
+from acdc_tui.runs.evaluation import circuit_metrics
 
 ENGINES = ("fast", "plain")
 
@@ -129,8 +130,6 @@ def run_settings(exp: Experiment) -> dict:
 
 def to_circuit(exp: Experiment, elapsed_s: float, complete: bool):
     """The run's current state as a Circuit (what gets exported)."""
-    from acdc_tui.runs.evaluation import circuit_metrics
-
     task_info, model_info = describe(exp)
     metrics = circuit_metrics(exp, compute=complete)
     return circuit_of_run(exp.run, task_info, model_info, run_settings(exp), metrics, elapsed_s, complete)

@@ -9,13 +9,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Iterable
+from typing import Any, Iterable, Protocol
 
-from acdc_tui.core.graph import Node
+from acdc_tui.core.graph import ComputationalGraph, Node
+from acdc_tui.runs.driver import RunStatus
 from acdc_tui.ui.model_map import Cell, CellKind, ModelMap
 
-if TYPE_CHECKING:  # pragma: no cover
-    from acdc_tui.ui.state import ExplorerState
+
+class ExplorerState(Protocol):
+    """What a CellBook reads of the explorer's state (ui/state.py's `ExplorerState` has it). A protocol,
+    so that state.py can import this module without this module importing it back."""
+
+    graph: ComputationalGraph
+    edges: dict[Any, Any]  # EdgeKey -> EdgeView
+    status: RunStatus | None
+    order: dict[Node, int]
+
+    def finished(self) -> bool: ...
 
 
 class CellState(str, Enum):
@@ -57,7 +67,7 @@ class CellSummary:
 class CellBook:
     """Summaries of a state's cells; `invalidate` the nodes an update touched."""
 
-    def __init__(self, state: "ExplorerState") -> None:
+    def __init__(self, state: ExplorerState) -> None:
         self.state = state
         self.map = ModelMap(state.graph)
         self._counts: dict[Cell, CellCounts] = {}

@@ -2,5 +2,5 @@
 every command, as it goes. The run process writes it; any number of readers follow it; clients send
 commands through it; replaying it rebuilds any past state without evaluating the model.
 
-The schema is documented in README.md ("The run journal") and in schema.py.
+The schema is documented in docs/journal-schema.md and in schema.py.
 """

@@ -1,4 +1,4 @@
-"""The journal's SQLite schema, version 1 (documented in README.md, "The run journal").
+"""The journal's SQLite schema, version 1 (documented in docs/journal-schema.md).
 
 One file per job: a single run, or a sweep (one `runs` row per threshold). Every table is append-only
 except `status` (one row, rewritten), `commands.status/result/applied_seq` (a command's outcome) and
