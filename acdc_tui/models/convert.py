@@ -124,3 +124,63 @@ def llama(hf, cfg: ModelConfig) -> tuple[StateDict, RotaryTable | None]:
 
 
 CONVERTERS: dict[str, Callable] = {"gpt2": gpt2, "gpt_neox": gpt_neox, "gptj": gptj, "llama": llama, "mistral": llama, "qwen2": llama}
+
+
+def _one_plus(sd: StateDict, prefix: str, norm) -> None:
+    """Gemma's RMSNorm scales by 1 + w, computed in float32 as transformers does: stored as our w."""
+    sd[f"{prefix}.w"] = 1.0 + norm.weight.detach().float()
+
+
+def gemma2(hf, cfg: ModelConfig) -> tuple[StateDict, list]:
+    """Gemma-2 and Gemma-3 text: norms before and after attention and MLP, (Gemma-3) per-head q/k norms;
+    one rotary table per layer (Gemma-3's local and global layers turn by their own frequencies)."""
+    t, D, H, G = hf.model, cfg.d_model, cfg.n_heads, cfg.kv_heads
+    sd: StateDict = {"embed.W_E": t.embed_tokens.weight.detach()}
+    for l, layer in enumerate(t.layers):
+        p, attn, mlp = f"blocks.{l}", layer.self_attn, layer.mlp
+        _one_plus(sd, f"{p}.ln1", layer.input_layernorm)
+        _one_plus(sd, f"{p}.ln1_post", layer.post_attention_layernorm)
+        _one_plus(sd, f"{p}.ln2", layer.pre_feedforward_layernorm)
+        _one_plus(sd, f"{p}.ln2_post", layer.post_feedforward_layernorm)
+        for x, proj, n in (("Q", attn.q_proj, H), ("K", attn.k_proj, G), ("V", attn.v_proj, G)):
+            sd[f"{p}.attn.W_{x}"], sd[f"{p}.attn.b_{x}"] = _heads_in(proj.weight.detach(), n), _bias(proj, (n, cfg.d_head))
+        sd[f"{p}.attn.W_O"], sd[f"{p}.attn.b_O"] = _heads_out(attn.o_proj.weight.detach(), H), _bias(attn.o_proj, (D,))
+        if getattr(attn, "q_norm", None) is not None:
+            _one_plus(sd, f"{p}.attn.q_norm", attn.q_norm)
+            _one_plus(sd, f"{p}.attn.k_norm", attn.k_norm)
+        sd[f"{p}.mlp.W_gate"], sd[f"{p}.mlp.W_in"] = mlp.gate_proj.weight.detach().T, mlp.up_proj.weight.detach().T
+        sd[f"{p}.mlp.W_out"] = mlp.down_proj.weight.detach().T
+        sd[f"{p}.mlp.b_in"], sd[f"{p}.mlp.b_out"] = torch.zeros(cfg.d_mlp), torch.zeros(D)
+    _one_plus(sd, "ln_final", t.norm)
+    _unembed(sd, cfg, hf.get_output_embeddings())
+    rope, types = t.rotary_emb, hf.config.layer_types
+    if hasattr(rope, "inv_freq"):  # Gemma-2: one table
+        table = _hf_rotary(rope, cfg)
+        return sd, [table] * cfg.n_layers
+    tables = {}
+    for kind in set(types):  # Gemma-3: `{layer_type}_inv_freq` and its attention scaling
+        tables[kind] = RotaryTable(cfg.rotary_dim, inv_freq=getattr(rope, f"{kind}_inv_freq"), attention_scaling=float(getattr(rope, f"{kind}_attention_scaling", 1.0)))
+    return sd, [tables[k] for k in types]
+
+
+def olmo2(hf, cfg: ModelConfig) -> tuple[StateDict, RotaryTable | None]:
+    """OLMo-2: no norms before attention and MLP, norms after both; q/k RMSNorm over the full width."""
+    t, D, H, G = hf.model, cfg.d_model, cfg.n_heads, cfg.kv_heads
+    sd: StateDict = {"embed.W_E": t.embed_tokens.weight.detach()}
+    for l, layer in enumerate(t.layers):
+        p, attn, mlp = f"blocks.{l}", layer.self_attn, layer.mlp
+        _ln(sd, f"{p}.ln1_post", layer.post_attention_layernorm)
+        _ln(sd, f"{p}.ln2_post", layer.post_feedforward_layernorm)
+        for x, proj, n in (("Q", attn.q_proj, H), ("K", attn.k_proj, G), ("V", attn.v_proj, G)):
+            sd[f"{p}.attn.W_{x}"], sd[f"{p}.attn.b_{x}"] = _heads_in(proj.weight.detach(), n), _bias(proj, (n, cfg.d_head))
+        sd[f"{p}.attn.W_O"], sd[f"{p}.attn.b_O"] = _heads_out(attn.o_proj.weight.detach(), H), _bias(attn.o_proj, (D,))
+        sd[f"{p}.attn.q_norm_w"], sd[f"{p}.attn.k_norm_w"] = attn.q_norm.weight.detach(), attn.k_norm.weight.detach()
+        sd[f"{p}.mlp.W_gate"], sd[f"{p}.mlp.W_in"] = mlp.gate_proj.weight.detach().T, mlp.up_proj.weight.detach().T
+        sd[f"{p}.mlp.W_out"] = mlp.down_proj.weight.detach().T
+        sd[f"{p}.mlp.b_in"], sd[f"{p}.mlp.b_out"] = torch.zeros(cfg.d_mlp), torch.zeros(D)
+    _ln(sd, "ln_final", t.norm)
+    _unembed(sd, cfg, hf.get_output_embeddings())
+    return sd, _hf_rotary(t.rotary_emb, cfg)
+
+
+CONVERTERS.update({"gemma2": gemma2, "gemma3_text": gemma2, "olmo2": olmo2})

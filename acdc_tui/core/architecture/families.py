@@ -5,10 +5,10 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, Mapping
 
-from acdc_tui.core.architecture import gemma2, gpt2, llama, neox
+from acdc_tui.core.architecture import gemma2, gpt2, llama, neox, olmo2
 from acdc_tui.core.errors import UserError
 
-FAMILIES: tuple[ModuleType, ...] = (gpt2, neox, llama, gemma2)
+FAMILIES: tuple[ModuleType, ...] = (gpt2, neox, llama, gemma2, olmo2)
 
 
 def family_of(model_type: str) -> ModuleType | None:
