@@ -532,6 +532,7 @@ class FastEngine:
                 proj = torch.bmm(x, w.W_qkv[l][xs_t, hs_t]) + w.b_qkv[l][xs_t, hs_t].unsqueeze(1)  # [R, K*B*P, dh]
                 if w.qk_full is not None:
                     proj = w.full_width_qk(l, x, xs, hs, proj)
+                proj = w.qk_normalize(l, proj, xs_t)  # Qwen3: q/k norms inside the head's q/k computation
                 proj = proj.view(R, K, B * P * dh)
                 if direct.any():
                     ab = self._to_device(direct).unsqueeze(-1)

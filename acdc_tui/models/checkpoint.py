@@ -71,7 +71,7 @@ def from_hf_model(hf, config: dict, device: str, dtype: torch.dtype, name: str, 
     from acdc_tui.models.processing import process
 
     cfg = parse_config({**config, "model_name": name}, f"the config of {name}")
-    state, rotary = CONVERTERS[hf.config.model_type](hf, cfg)
+    state, rotary = CONVERTERS[config["family"]](hf, cfg)
     if any(settings.values()):
         state, config = process(state, config, **settings)
         cfg = parse_config({**config, "model_name": name}, f"the config of {name}")

@@ -16,31 +16,30 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from acdc_tui.core.architecture.hf_config import dynamic_rope_refusal, llama_style_sizes, sliding_windows
+
 NAME = "gemma2"
 MODEL_TYPES = ("gemma2", "gemma3_text", "gemma3")
 SUPPORTED = True
-# rope types whose frequencies transformers computes once at load (our rotary tables take them as they are)
-STATIC_ROPE = (None, "default", "linear", "llama3", "yarn")
 
 
 def text_config(hf: Mapping[str, Any]) -> Mapping[str, Any]:
     """Gemma-3's multimodal config holds the text model's config under `text_config`."""
-    return hf.get("text_config") or hf if hf.get("model_type") == "gemma3" else hf
+    return (hf.get("text_config") or hf) if hf.get("model_type") == "gemma3" else hf
 
 
 def unsupported(hf: Mapping[str, Any]) -> str | None:
-    from acdc_tui.core.architecture.families import rope_parameters
-
     if hf.get("model_type") == "gemma3" and not hf.get("text_config"):
         return "a gemma3 config without text_config has no text model to convert"
     hf = text_config(hf)
     if hf.get("use_bidirectional_attention"):
         return "bidirectional attention (use_bidirectional_attention) is missing from the graph"
-    params = rope_parameters(hf)
-    for p in (params.values() if all(isinstance(v, Mapping) for v in params.values()) and params else [params]):
-        kind = p.get("rope_type", p.get("type"))
-        if kind not in STATIC_ROPE:
-            return f"rotary scaling {kind!r} (frequencies that change with the sequence length) is missing from our transformer"
+    params = hf.get("rope_parameters") or {}
+    nested = [v for v in params.values() if isinstance(v, Mapping)] if isinstance(params, Mapping) else []
+    for p in nested or [hf]:  # Gemma-3: one rope per layer type
+        missing = dynamic_rope_refusal({"rope_parameters": p} if nested else p)
+        if missing:
+            return missing
     return None
 
 
@@ -56,38 +55,19 @@ def layer_types(hf: Mapping[str, Any], n_layers: int) -> list[str]:
 
 
 def model_config(hf: Mapping[str, Any]) -> dict[str, Any]:
-    from acdc_tui.core.architecture.families import get_int
-
     hf = text_config(hf)
-    d_model, n_heads = get_int(hf, "hidden_size"), get_int(hf, "num_attention_heads")
-    n_layers = get_int(hf, "num_hidden_layers")
-    d_head = get_int(hf, "head_dim", default=d_model // n_heads)
-    types = layer_types(hf, n_layers)
-    window = hf.get("sliding_window")
+    sizes = llama_style_sizes(hf, act_key="hidden_activation")
+    sizes["act_fn"] = hf.get("hidden_activation") or hf.get("hidden_act") or "gelu_pytorch_tanh"
     gemma3 = hf.get("model_type") != "gemma2"
-    cfg: dict[str, Any] = {
-        "n_layers": n_layers,
-        "n_heads": n_heads,
-        "n_key_value_heads": get_int(hf, "num_key_value_heads", default=n_heads),
-        "d_model": d_model,
-        "d_head": d_head,
-        "d_mlp": get_int(hf, "intermediate_size"),
-        "d_vocab": get_int(hf, "vocab_size"),
-        "n_ctx": get_int(hf, "max_position_embeddings"),
-        "act_fn": hf.get("hidden_activation") or hf.get("hidden_act") or "gelu_pytorch_tanh",
-        "eps": float(hf.get("rms_norm_eps", 1e-6)),
-        "normalization_type": "RMS",
-        "positional_embedding_type": "rotary",
-        "gated_mlp": True,
+    n_layers, d_model = sizes["n_layers"], sizes["d_model"]
+    return {
+        **sizes,
         "post_norms": True,
-        "attn_scale": float(hf.get("query_pre_attn_scalar", d_head)) ** 0.5,
+        "attn_scale": float(hf.get("query_pre_attn_scalar") or sizes["d_head"]) ** 0.5,
         "output_logits_soft_cap": float(hf.get("final_logit_softcapping") or -1.0),
         # transformers passes the attention soft-cap to Gemma-2's attention only
         "attn_scores_soft_cap": -1.0 if gemma3 else float(hf.get("attn_logit_softcapping") or -1.0),
         "embed_scale": float(d_model) ** 0.5,
+        **({"use_qk_norm": True} if gemma3 else {}),
+        **sliding_windows(n_layers, hf.get("sliding_window"), layer_types(hf, n_layers)),
     }
-    if gemma3:
-        cfg["use_qk_norm"] = True
-    if window is not None and "sliding_attention" in types:
-        cfg.update({"use_local_attn": True, "window_size": int(window), "attn_types": ["local" if t == "sliding_attention" else "global" for t in types]})
-    return cfg
