@@ -280,3 +280,29 @@ def test_a_rope_that_changes_with_length_is_refused_in_one_line(tmp_path):
     with pytest.raises(UserError, match="changes its frequencies") as e:
         backend.load_checkpoint(str(d))
     assert len(str(e.value).splitlines()) == 1
+
+
+async def test_the_explorer_renders_a_post_norm_circuit(checkpoints, tmp_path):
+    """A finished Gemma-2 circuit opened in the explorer: the DAG draws the post-norm nodes."""
+    from acdc_tui.io.circuit import read_circuit, write_circuit
+    from acdc_tui.runs.experiment import to_circuit
+    from acdc_tui.ui.app import ExplorerApp
+    from acdc_tui.ui.widgets.circuit_view import CircuitView
+    from tests.helpers import experiment
+    from tests.test_explorer import SIZE, drawn, ready, until
+
+    exp = experiment(task_dir=checkpoints["gemma2"], engine="fast", threshold=THRESHOLDS["gemma2"])
+    list(exp.run.events())  # straight through
+    write_circuit(to_circuit(exp, 0.0, True), tmp_path / "c.json")
+    app = ExplorerApp(circuit=read_circuit(tmp_path / "c.json"), circuit_graph=exp.graph, description="c.json", out=tmp_path / "copy.json")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: ready(app))
+        await pilot.press("1")
+        view = app.query_one(CircuitView)
+        await drawn(pilot, view)
+        text = "\n".join(str(line) for line in view.dag.lines)
+        kept = {e.key for e in exp.run.present_edges()}
+        assert view.dag.lines and app.state.status.kept == exp.run.kept()
+        # the post-attention norm is a cell of its own (aL.out) between the layer's heads and its MLP
+        layers = {n.layer for key in kept for n in key if n.kind in ("attn_sum", "attn_out")}
+        assert layers and all(f"a{layer}.out" in text for layer in layers), text
