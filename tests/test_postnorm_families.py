@@ -306,3 +306,33 @@ async def test_the_explorer_renders_a_post_norm_circuit(checkpoints, tmp_path):
         # the post-attention norm is a cell of its own (aL.out) between the layer's heads and its MLP
         layers = {n.layer for key in kept for n in key if n.kind in ("attn_sum", "attn_out")}
         assert layers and all(f"a{layer}.out" in text for layer in layers), text
+
+
+def test_a_gemma3_multimodal_checkpoint_runs_its_text_model(tmp_path, request):
+    """model_type gemma3 (text + vision): the text decoder is converted from `text_config` and its
+    weights (the vision tower is not part of the graph); logits equal the full model's on text."""
+    import transformers as T
+
+    text = dict(**COMMON, num_key_value_heads=2, head_dim=16, sliding_window=WINDOW, layer_types=["sliding_attention", "full_attention"], query_pre_attn_scalar=24)
+    vision = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=28, patch_size=14)
+    config = T.Gemma3Config(text_config=text, vision_config=vision, mm_tokens_per_image=4, image_token_index=VOCAB - 1, boi_token_index=VOCAB - 2, eoi_token_index=VOCAB - 3)
+    config._attn_implementation = "eager"
+    torch.manual_seed(0)
+    hf = T.AutoModelForCausalLM.from_config(config).eval()
+    with torch.no_grad():
+        for name, p in hf.named_parameters():
+            if p.ndim == 1:
+                p.add_(torch.randn_like(p) * 0.2)
+            elif "emb" not in name:
+                p.mul_(3.0)
+    d = tmp_path / "gemma3"
+    hf.save_pretrained(d)
+    tokens = torch.randint(0, VOCAB - 3, (2, 12), generator=torch.Generator().manual_seed(1))  # text tokens only
+    ours = backend.load_checkpoint(str(d), "cpu", torch.float64)
+    assert ours.cfg.post_norms and ours.cfg.use_qk_norm and ours.cfg.extra["original_architecture"] == "Gemma3ForConditionalGeneration"
+    with torch.no_grad():
+        want = hf_float64(d, exact=True)[1](tokens)
+    torch.testing.assert_close(backend.logits(ours, tokens), want, rtol=0, atol=1e-12 * max(1.0, float(want.abs().max())))
+    g = torch.Generator().manual_seed(5)
+    torch.save({"clean": torch.randint(0, VOCAB - 3, (4, POS), generator=g), "corrupted": torch.randint(0, VOCAB - 3, (4, POS), generator=g)}, d / "tokens.pt")
+    compare_engines(tasks.load_task(None, str(d), "cpu", torch.float64), request, THRESHOLDS["gemma3_text"])
