@@ -66,7 +66,7 @@ def hf_model(directory: Path, what: str):
 
 def from_hf_model(hf, config: dict, device: str, dtype: torch.dtype, name: str, **settings):
     """Our transformer with the Hugging Face model's weights (optionally processed as TransformerLens 3 did)."""
-    from acdc_tui.models.backend import build_model
+    from acdc_tui.models.build import build_model
     from acdc_tui.models.convert import CONVERTERS
     from acdc_tui.models.processing import process
 

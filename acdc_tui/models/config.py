@@ -66,8 +66,9 @@ class ModelConfig:
     attn_types: list[str] | None = None
     window_size: int | None = None
     gated_mlp: bool = False
-    use_qk_norm: bool = False  # per-head RMSNorm on q and k after the projection, before rotary (Qwen3)
-    embed_scale: float = 1.0  # the token embedding times this (Gemma: √d_model, a float32 scalar cast to the dtype)
+    # None when unused, so that configs without them (and the files that record them) stay as they were
+    use_qk_norm: bool | None = None  # per-head RMSNorm on q and k after the projection, before rotary (Qwen3)
+    embed_scale: float | None = None  # the token embedding times this (Gemma: √d_model, a float32 scalar cast to the dtype)
     n_key_value_heads: int | None = None
     parallel_attn_mlp: bool = False
     use_attn_scale: bool = True
@@ -120,7 +121,7 @@ KINDS = {
     **{k: "bool" for k in ("post_norms", "pre_norms", "qk_norm_full_width")},
     **{k: "str" for k in ("act_fn", "attention_dir", "positional_embedding_type", "model_name", "family")},
 }
-OPTIONAL = {"d_mlp", "rotary_dim", "window_size", "n_key_value_heads", "normalization_type", "attn_types", "original_architecture"}
+OPTIONAL = {"d_mlp", "rotary_dim", "window_size", "n_key_value_heads", "normalization_type", "attn_types", "original_architecture", "use_qk_norm", "embed_scale"}
 
 
 def parse_config(raw: Mapping[str, Any], where: str = "config.json") -> ModelConfig:
@@ -174,6 +175,8 @@ def _check_values(cfg: ModelConfig, where: str) -> None:
             raise UserError(f"{where} sets {key!r} to {getattr(cfg, key)!r}, which acdc-tui's transformer does not have: use one of {', '.join(map(str, allowed))}")
     if cfg.eps <= 0:
         raise UserError(f"{where} sets 'eps' to {cfg.eps}: it must be positive")
+    if cfg.embed_scale is not None and cfg.embed_scale <= 0:
+        raise UserError(f"{where} sets 'embed_scale' to {cfg.embed_scale}: it must be positive")
     if cfg.n_key_value_heads is not None and cfg.n_heads % cfg.n_key_value_heads:
         raise UserError(f"{where}: n_heads {cfg.n_heads} is not a multiple of n_key_value_heads {cfg.n_key_value_heads}")
     if cfg.positional_embedding_type == "rotary":

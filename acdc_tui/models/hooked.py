@@ -263,7 +263,7 @@ class HookedModel(HookedRoot):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         cfg = self.cfg
         embed = self.embed.W_E[tokens]  # [batch, pos, d_model]
-        if cfg.embed_scale != 1.0:  # Gemma: as transformers, the scale a float32 scalar cast to the weights' dtype
+        if cfg.embed_scale is not None:  # Gemma: as transformers, the scale a float32 scalar cast to the weights' dtype
             embed = embed * torch.tensor(cfg.embed_scale, dtype=torch.float32).to(embed.dtype)
         resid = self.hook_embed(embed)
         shortformer = None

@@ -58,7 +58,7 @@ def load_pretrained(name: str, device: str = "cpu", dtype: torch.dtype = torch.f
 
     import orjson
 
-    from acdc_tui.models.backend import build_model, check_device
+    from acdc_tui.models.build import build_model, check_device
     from acdc_tui.models.processing import process
 
     check_device(device)
