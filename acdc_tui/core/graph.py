@@ -76,6 +76,10 @@ class Node:
             return f"a{l}.{h}.{k.value}"
         if k in (NodeKind.Q_INPUT, NodeKind.K_INPUT, NodeKind.V_INPUT):
             return f"a{l}.{h}.{k.value[0]}_in"
+        if k is NodeKind.ATTN_SUM:
+            return f"a{l}.sum"
+        if k is NodeKind.ATTN_OUT:
+            return f"a{l}.out"
         if k is NodeKind.MLP_IN:
             return f"m{l}.in"
         if k is NodeKind.MLP_OUT:
@@ -202,6 +206,13 @@ def build_graph(spec: Architecture) -> ComputationalGraph:
             add_node(mlp_in, EdgeType.ADDITION)
             add_edge(mlp_in, mlp_out)
             downstream.append(mlp_in)
+        if spec.post_norm:  # the post-attention norm: its input reads the layer's heads, its output writes the residual
+            attn_out, attn_sum = node(NodeKind.ATTN_OUT, l), node(NodeKind.ATTN_SUM, l)
+            add_node(attn_out, EdgeType.PLACEHOLDER)
+            add_writer(attn_out, NodeKind.ATTN_OUT, l)
+            add_node(attn_sum, EdgeType.ADDITION)
+            add_edge(attn_sum, attn_out)
+            downstream.append(attn_sum)
         results = {h: node(NodeKind.RESULT, l, h) for h in range(spec.n_heads)}
         new_readers = []
         for h in range(spec.n_heads - 1, -1, -1):

@@ -30,10 +30,12 @@ UNSUPPORTED = {
     "post_embedding_ln": "a LayerNorm after the embedding", "rotary_base_local": "a separate rotary base for local layers",
     "quantization_method": "quantized weights", "num_experts": "mixture-of-experts MLPs", "experts_per_token": "mixture-of-experts MLPs",
     "relative_attention_max_distance": "relative attention", "relative_attention_num_buckets": "relative attention",
-    "use_normalization_before_and_after": "norms after attention and MLP (Gemma-2 style)", "use_NTK_by_parts_rope": "NTK-by-parts rotary scaling",
+"use_NTK_by_parts_rope": "NTK-by-parts rotary scaling",
     "use_yarn_rope": "YaRN rotary scaling", "use_attention_sinks": "attention sinks", "norm_topk_prob": "mixture-of-experts MLPs",
-    "load_in_4bit": "quantized weights", "attn_scores_soft_cap": "attention soft-capping", "output_logits_soft_cap": "logit soft-capping",
+    "load_in_4bit": "quantized weights",
 }
+# TransformerLens's name for Gemma-2's norms before and after attention and MLP: our `post_norms`.
+ALIASES = {"use_normalization_before_and_after": "post_norms"}
 SOFTCAP_OFF = (None, -1, -1.0, 0, 0.0)
 BIGGEST = 2**31  # no size in any real model comes near; larger ones are typos, and would overflow allocations
 
@@ -77,6 +79,12 @@ class ModelConfig:
     family: str = "gpt2"
     original_architecture: str | None = None
     device: str = "cpu"
+    # post-norm families (Gemma-2, Gemma-3, OLMo-2; docs/postnorm-graph.md)
+    post_norms: bool = False  # RMSNorms after attention (ln1_post) and after the MLP (ln2_post), before the residual
+    pre_norms: bool = True  # False: no norm before attention and MLP (OLMo-2)
+    attn_scores_soft_cap: float = -1.0  # cap · tanh(scores / cap) before the mask; <= 0: off
+    output_logits_soft_cap: float = -1.0  # the same on the logits
+    qk_norm_full_width: bool = False  # OLMo-2: RMSNorm of q (k) over all heads together, after the projection
     extra: dict = field(default_factory=dict)  # ignored keys, kept for model_config()
 
     @property
@@ -109,6 +117,8 @@ KINDS = {
     **{k: "int" for k in ("n_layers", "d_model", "n_ctx", "d_head", "n_heads", "d_vocab", "d_mlp", "d_vocab_out", "rotary_dim", "window_size", "n_key_value_heads")},
     **{k: "float" for k in ("eps", "rotary_base", "rotary_scaling_factor", "attn_scale", "initializer_range", "embed_scale")},
     **{k: "bool" for k in ("attn_only", "rotary_adjacent_pairs", "use_local_attn", "gated_mlp", "use_qk_norm", "parallel_attn_mlp", "use_attn_scale", "scale_attn_by_inverse_layer_idx")},
+    **{k: "float" for k in ("attn_scores_soft_cap", "output_logits_soft_cap")},
+    **{k: "bool" for k in ("post_norms", "pre_norms", "qk_norm_full_width")},
     **{k: "str" for k in ("act_fn", "attention_dir", "positional_embedding_type", "model_name", "family")},
 }
 OPTIONAL = {"d_mlp", "rotary_dim", "window_size", "n_key_value_heads", "normalization_type", "attn_types", "original_architecture", "use_qk_norm", "embed_scale"}
@@ -121,6 +131,7 @@ def parse_config(raw: Mapping[str, Any], where: str = "config.json") -> ModelCon
     values: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for key, value in raw.items():
+        key = ALIASES.get(key, key)
         if key in UNSUPPORTED:
             if value not in (None, False, 0, *SOFTCAP_OFF):
                 raise UserError(f"{where} sets {key!r} ({UNSUPPORTED[key]}), which acdc-tui's transformer does not have: remove it or use a model without it")
@@ -175,6 +186,10 @@ def _check_values(cfg: ModelConfig, where: str) -> None:
     if cfg.use_local_attn:
         if cfg.window_size is None or not isinstance(cfg.attn_types, list) or len(cfg.attn_types) != cfg.n_layers or any(t not in ("local", "global") for t in cfg.attn_types):
             raise UserError(f"{where}: local attention needs 'window_size' and 'attn_types', a list of 'local'/'global' with one entry per layer")
+    if cfg.qk_norm_full_width and cfg.positional_embedding_type == "shortformer":
+        raise UserError(f"{where}: 'qk_norm_full_width' with shortformer positions is not a model acdc-tui's transformer has")
+    if cfg.post_norms and cfg.parallel_attn_mlp:
+        raise UserError(f"{where}: 'post_norms' with 'parallel_attn_mlp' is not a model acdc-tui's transformer has")
     if cfg.attn_scale <= 0:
         cfg.attn_scale = math.sqrt(cfg.d_head)
     if cfg.initializer_range < 0:
@@ -184,4 +199,9 @@ def _check_values(cfg: ModelConfig, where: str) -> None:
 def config_dict(cfg: ModelConfig) -> dict[str, Any]:
     """The config as JSON-friendly keyword arguments (what `parse_config` reads back)."""
     out = {f.name: getattr(cfg, f.name) for f in fields(ModelConfig) if f.name not in ("extra", "device")}
+    # the post-norm families' keys only where set: other models' configs (and circuit files) as before
+    out = {k: v for k, v in out.items() if not (k in POST_NORM_DEFAULTS and v == POST_NORM_DEFAULTS[k])}
     return {k: v for k, v in out.items() if v is not None}
+
+
+POST_NORM_DEFAULTS = {"post_norms": False, "pre_norms": True, "attn_scores_soft_cap": -1.0, "output_logits_soft_cap": -1.0, "qk_norm_full_width": False}
