@@ -88,7 +88,11 @@ class OutputLocks:
     def __init__(self, outputs: Iterable[tuple[str, Path]], journal: str | Path | None) -> None:
         self._locks: list[Lock] = []
         for flag, path in outputs:
-            lock = Lock.acquire(path, {"journal": None if journal is None else str(journal)})
+            try:
+                lock = Lock.acquire(path, {"journal": None if journal is None else str(journal)})
+            except UserError:
+                self.release()
+                raise
             if lock is None:
                 self.release()
                 note = holder(path)
