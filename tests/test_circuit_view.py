@@ -243,3 +243,27 @@ async def test_the_picture_holds_still_while_the_run_goes_unless_followed(tmp_pa
         await until(pilot, lambda: app.state.status.mode == FINISHED)
         await pilot.pause(0.6)
         assert view.snapshot.done == app.state.status.done  # finished: the picture shows the end
+
+
+@pytest.mark.parametrize("task", ["tracr-proportion", "induction"])
+async def test_paths_and_matrix_of_a_real_run_name_every_kept_unit(task, tmp_path, local_runs):
+    """At 80x24 after a real run: each listed path, whole, on screen; the matrix names every kept unit."""
+    app = attached_app(experiment(task), tmp_path / f"{task}.journal", local_runs, out=tmp_path / "c.json")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: app.state is not None and app.state.status is not None and bool(app.query("#details")) and app.state.status.mode != "loading")
+        await pilot.press("space")
+        await until(pilot, lambda: app.state.status.mode == FINISHED, timeout=120)
+        view = app.query_one(CircuitView)
+        await pilot.press("1")
+        await settle(pilot, view)
+        circuit = kept_circuit(app.state)
+        paths = PathFinder(circuit).top()
+        assert paths and view.dag.width <= view.text_width
+        joined = "\n".join(line.rstrip() for line in view.lines)
+        assert " → ".join(paths[0].units) in joined  # the strongest path, whole
+        shown = {text for *_, text in view.dag.occurrences}
+        assert all(u in shown for path in paths for u in path.units)  # every name of every path, within the width
+        await pilot.press("v")
+        await settle(pilot, view)
+        assert {text for *_, text in view.dag.occurrences} == set(circuit.units)
+        assert view.dag.width <= view.text_width
