@@ -52,7 +52,8 @@ def paths_page(circuit: KeptCircuit, paths: list[Path], width: int, through: str
     arrow = " -> " if ascii_only else " → "
     w = PageWriter(width)
     scope = f" through {through}" if through else ""
-    w.line(f"{len(paths)} strongest paths{scope} by {circuit.weight.value} (strength: product of edge / strongest)")
+    w.line(f"{len(paths)} strongest paths{scope}")
+    w.line(f"strength: product of {circuit.weight.value} / strongest")
     if not circuit.edges:
         w.line("the kept circuit has no path from an input to the output")
     elif not paths:
@@ -72,18 +73,19 @@ def matrix_page(circuit: KeptCircuit, counts: list[list[int]], width: int, ascii
     n = circuit.n_layers
     w = PageWriter(width)
     total = sum(map(sum, counts))
-    w.line(f"kept edges by layer (row: from, column: to): {total:,} edges, {len(circuit.units)} units")
-    cell = max(3, len(str(max((max(r) for r in counts), default=0)))) + 1
+    w.line(f"kept edges between units, by layer: {total:,} ({len(circuit.units)} units)")
+    w.line("row: from, column: to")
+    cell = max(2, len(str(max((max(r) for r in counts), default=0)))) + 1
     names = ["in"] + [f"L{i}" for i in range(n)]
-    w.line("from\\to " + "".join(f"{i:>{cell}}" for i in range(n)) + f"{'out':>{cell}}")
+    w.line("    " + "".join(f"{i:>{cell}}" for i in range(n)) + f"{'out':>{max(cell, 4)}}")
     empty = "." if ascii_only else "·"
     for name, row in zip(names, counts):
-        w.line(f"{name:>7} " + "".join(f"{c if c else empty:>{cell}}" for c in row))
+        w.line(f"{name:>4}" + "".join(f"{c if c else empty:>{cell}}" for c in row[:-1]) + f"{row[-1] if row[-1] else empty:>{max(cell, 4)}}")
     w.line("")
     w.line("kept units by layer")
     for layer, units in units_by_layer(circuit):
         name = "in" if layer < 0 else "out" if layer >= n else f"L{layer}"
-        w.units(f"{name:>7}  ", units, " ", 9)
+        w.units(f"{name:>4}  ", units, " ", 6)
     return w.page()
 
 

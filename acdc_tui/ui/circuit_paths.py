@@ -92,6 +92,7 @@ class KeptCircuit:
     weight: Weight = Weight.DELTA
     inputs: list[str] = field(default_factory=list)
     output: str = "out"
+    unit_of: dict = field(default_factory=dict)  # every node -> its unit
 
     @property
     def succ(self) -> dict[str, list[str]]:
@@ -114,30 +115,30 @@ def kept_circuit(state: "ExplorerState", weight: Weight = Weight.DELTA, edges: s
     scores = state.scores if weight is Weight.SCORE and state.scores else None
     graph = state.graph
     n_layers = graph.spec.n_layers
-    unit: dict = {}
+    unit = {n: unit_label(state, n) for n in graph.nodes}
     key: dict[str, float] = {}
-    for n in {n for e in live for n in e} | set(graph.input_nodes) | {graph.output_node}:
-        unit[n] = u = unit_label(state, n)
+    for n, u in unit.items():
         key[u] = min(key.get(u, math.inf), circuit_row_key(n, n_layers))
     weights: dict[UnitEdge, float | None] = {}
+    views = state.edges
     for s, r in live:
         us, ur = unit[s], unit[r]
         if us == ur:
             continue
-        w = _edge_weight(state, (s, r), scores)
+        w = _edge_weight(views[s, r], scores.get((s, r)) if scores is not None else None, scores is not None)
         old = weights.get((us, ur), 0.0)
         weights[us, ur] = None if w is None or old is None else old + w
     units = sorted({u for e in weights for u in e}, key=lambda u: (key[u], _head_index(u), u))
     layer_of = {u: _layer(n, n_layers) for n, u in unit.items()}
     inputs = [unit[n] for n in graph.input_nodes if unit[n] in units]
-    return KeptCircuit(units, weights, layer_of, n_layers, live, Weight.SCORE if scores else Weight.DELTA, inputs, unit[graph.output_node])
+    weight = Weight.SCORE if scores else Weight.DELTA
+    return KeptCircuit(units, weights, layer_of, n_layers, live, weight, inputs, unit[graph.output_node], unit)
 
 
-def _edge_weight(state: "ExplorerState", key: EdgeKey, scores: dict | None) -> float | None:
-    if scores is not None:
-        s = scores.get(key)
-        return abs(s) if s is not None else None
-    v = state.edges[key]
+def _edge_weight(v, score: float | None, by_score: bool) -> float | None:
+    """|score| (None for an edge without one) or |Δ| (None while undecided)."""
+    if by_score:
+        return abs(score) if score is not None else None
     if v.delta is None:
         return None if v.decided_by is None else 0.0
     return abs(v.delta)
@@ -168,20 +169,33 @@ def _relative(circuit: KeptCircuit) -> dict[UnitEdge, tuple[float, int]]:
 
 
 def _k_best(order: list[str], starts: list[str], step: dict[str, list[str]], rel: dict, k: int, forward: bool) -> dict[str, list[Entry]]:
-    """For each unit, its k strongest partial paths from `starts` (forward: from the inputs)."""
+    """For each unit, its k strongest partial paths from `starts` (forward: from the inputs), strongest first."""
     best: dict[str, list[Entry]] = {u: [(0.0, 0, "", -1)] for u in starts}
     for u in order:
-        if u in best and u in starts:
+        if u in best:
             continue
-        candidates = []
+        heads = []  # one per neighbour: its next-best partial path extended to u
         for p in step.get(u, ()):
-            if p not in best:
-                continue
-            lw, und = rel[(p, u) if forward else (u, p)]
-            candidates += [(ls + lw, n + und, p, i) for i, (ls, n, _, _) in enumerate(best[p])]
-        if candidates:
-            best[u] = heapq.nlargest(k, candidates, key=lambda c: (c[0], -c[1]))
+            if p in best:
+                lw, und = rel[(p, u) if forward else (u, p)]
+                ls, n, _, _ = best[p][0]
+                heads.append((-(ls + lw), n + und, p, 0, lw, und))
+        if heads:
+            best[u] = _merge(heads, best, k)
     return best
+
+
+def _merge(heads: list, best: dict[str, list[Entry]], k: int) -> list[Entry]:
+    """The k best of the neighbours' sorted lists, each shifted by its edge (a k-way merge)."""
+    heapq.heapify(heads)
+    out: list[Entry] = []
+    while heads and len(out) < k:
+        neg, n, p, i, lw, und = heapq.heappop(heads)
+        out.append((-neg, n, p, i))
+        if i + 1 < len(best[p]):
+            ls, n2, _, _ = best[p][i + 1]
+            heapq.heappush(heads, (-(ls + lw), n2 + und, p, i + 1, lw, und))
+    return out
 
 
 def _trace(best: dict[str, list[Entry]], unit: str, index: int) -> list[str]:
@@ -197,9 +211,17 @@ class PathFinder:
 
     def __init__(self, circuit: KeptCircuit, k: int = 40) -> None:
         self.circuit, self.k = circuit, k
-        rel = _relative(circuit)
-        self.prefix = _k_best(circuit.units, circuit.inputs, circuit.pred, rel, k, True)
-        self.suffix = _k_best(circuit.units[::-1], [circuit.output], circuit.succ, rel, k, False)
+        self.rel = _relative(circuit)
+        self.prefix = _k_best(circuit.units, circuit.inputs, circuit.pred, self.rel, k, True)
+        self._suffix: dict[str, list[Entry]] | None = None
+
+    @property
+    def suffix(self) -> dict[str, list[Entry]]:
+        """The k strongest partial paths from each unit to the output (computed on first use)."""
+        if self._suffix is None:
+            c = self.circuit
+            self._suffix = _k_best(c.units[::-1], [c.output], c.succ, self.rel, self.k, False)
+        return self._suffix
 
     def top(self, through: str | None = None) -> list[Path]:
         """The k strongest input → output paths (through `through` if given), strongest first."""
@@ -226,11 +248,13 @@ def layer_matrix(state: "ExplorerState", circuit: KeptCircuit) -> list[list[int]
 
     Rows: inputs, layers 0..L-1; columns: layers 0..L-1, output."""
     n = circuit.n_layers
+    unit = circuit.unit_of
+    row = {node: _layer(node, n) + 1 for node in unit}
+    col = {node: min(_layer(node, n), n) for node in unit}
     counts = [[0] * (n + 1) for _ in range(n + 1)]
     for s, r in circuit.node_edges:
-        if unit_label(state, s) == unit_label(state, r):
-            continue
-        counts[_layer(s, n) + 1][min(_layer(r, n), n)] += 1
+        if unit[s] != unit[r]:
+            counts[row[s]][col[r]] += 1
     return counts
 
 

@@ -63,9 +63,9 @@ CIRCUIT_ACTIONS = [
     ("right_square_bracket", "hops(1)", "More hops", "Circuit graph: more hops around the focus"),
 ]
 KEY_HINTS = {
-    View.PATHS: "j jump  enter through selection  - + count  W weight  u update  l follow",
-    View.MATRIX: "j jump  u update  l follow  v next view",
-    View.GRAPH: "j jump  f focus  [ ] hops  - + per unit  a A expand  d dead  u update  l follow",
+    View.PATHS: "j jump  enter: through selection  - + more  W weight  u update  l follow",
+    View.MATRIX: "j jump  u update  l follow",
+    View.GRAPH: "j jump  f focus  [ ] hops  - + edges  a A expand  d dead  u update  l follow",
 }
 DEFAULT_PATHS = 40
 
@@ -141,7 +141,12 @@ class CircuitView(DagView):
     # ---- what is drawn ----
 
     def request(self) -> Request:
-        return Request(self.view, self.options, self.through, self.weight, self.n_paths, self.scrollable_content_region.width or 80, self.graph_focus())
+        return Request(self.view, self.options, self.through, self.weight, self.n_paths, self.text_width, self.graph_focus())
+
+    @property
+    def text_width(self) -> int:
+        """Columns for text, whether or not a vertical scroll bar shows (so lines never need a horizontal one)."""
+        return max(20, self.size.width - self.styles.scrollbar_size_vertical) if self.size.width else 80
 
     def graph_focus(self) -> Node | str | None:
         """The unit the graph centres on: the jump, else the selection, else (following) the live receiver, else the output."""
@@ -189,7 +194,7 @@ class CircuitView(DagView):
         self.picture, self.drawn, self.drawn_options, self.drawing = picture, req, req.options, False
         dag = picture.dag if isinstance(picture, CircuitPicture) else picture
         states = picture.states if isinstance(picture, CircuitPicture) else self._states(dag)
-        self.show(dag, states, header=self._header())
+        self.show(dag, states, header=self._header(dag))
         self._highlight()
         if self.target is None and isinstance(picture, CircuitPicture) and picture.focus is not None:
             self.scroll_to_label(picture.focus)
@@ -200,16 +205,19 @@ class CircuitView(DagView):
         by_label = {c.label: c for c in cells.map.cells}
         return {u: cells.cell_state(by_label[u]).value for u in dag.node_spans if u in by_label and by_label[u].kind.value not in ("input", "output")}
 
-    def _header(self) -> list[str]:
-        views = "  ".join(f"[{v.value}]" if v is self.view else v.value for v in View)
+    def _header(self, dag: DagText | None = None) -> list[str]:
+        views = " ".join(f"[{v.value}]" if v is self.view else v.value for v in View)
         snap = self.snapshot
-        where = f"at decision {snap.done:,}" if snap is not None else ""
+        where = f"decision {snap.done:,}" if snap is not None else ""
         if self.follow:
             where += " · following the run (l: hold still)"
         elif self.stale and self.state.status is not None:
             where += f" · run at {self.state.status.done:,}: u update, l follow"
         summary = self.picture.header if isinstance(self.picture, CircuitPicture) else ""
-        return [f"{views}  (v) · {where}", summary or KEY_HINTS[self.view], *([KEY_HINTS[self.view]] if summary else [])]
+        if self.through is not None and self.picture is not None and self.through not in (dag or self.dag).node_spans:
+            summary = f"{self.through} is not in the kept circuit" + (f" · {summary}" if summary else "")
+        lines = [f"{views} (v) · {where}", summary or KEY_HINTS[self.view], *([KEY_HINTS[self.view]] if summary else [])]
+        return [line[: self.text_width] for line in lines]
 
     def _pin_header(self) -> None:
         self.pin(self._header(), self.pinned_style)
@@ -219,7 +227,7 @@ class CircuitView(DagView):
             self.redraw(force=True, fresh=True)
 
     def on_resize(self) -> None:
-        if self.drawn is not None and self.drawn.view is not View.GRAPH and self.drawn.width != self.scrollable_content_region.width:
+        if self.drawn is not None and self.drawn.view is not View.GRAPH and self.drawn.width != self.text_width:
             self.redraw(force=True)  # the same snapshot, wrapped to the new width
 
     def changed(self) -> None:
