@@ -150,7 +150,7 @@ async def settle(pilot, view) -> None:
     await pilot.pause(0.05)
 
 
-@pytest.mark.parametrize("size", [(80, 24), (200, 60)], ids=["80x24", "200x60"])
+@pytest.mark.parametrize("size", [(80, 24), (200, 60), (54, 10)], ids=["80x24", "200x60", "explorer-tab-at-80x24"])
 async def test_gpt2_circuit_is_readable(gpt2_state, size):
     app = CircuitApp(gpt2_state)
     async with app.run_test(size=size) as pilot:
@@ -166,7 +166,7 @@ async def test_gpt2_circuit_is_readable(gpt2_state, size):
         # the matrix fits 80 columns and names every kept unit
         await pilot.press("v")
         await settle(pilot, view)
-        assert view.view is View.MATRIX and view.dag.width <= 80
+        assert view.view is View.MATRIX and view.dag.width <= min(80, view.text_width)
         assert "row: from, column: to" in "\n".join(_text(app))
         # the graph around the output: at most `fan` senders, every label within the screen's width
         await pilot.press("v")

@@ -73,7 +73,7 @@ def matrix_page(circuit: KeptCircuit, counts: list[list[int]], width: int, ascii
     n = circuit.n_layers
     w = PageWriter(width)
     total = sum(map(sum, counts))
-    w.line(f"kept edges between units, by layer: {total:,} ({len(circuit.units)} units)")
+    w.line(f"kept edges by layer: {total:,} between {len(circuit.units)} units")
     w.line("row: from, column: to")
     cell = max(2, len(str(max((max(r) for r in counts), default=0)))) + 1
     names = ["in"] + [f"L{i}" for i in range(n)]
