@@ -8,7 +8,8 @@ stream; shortformer ones join q and k after the norm; rotary ones turn q and k),
 attention (k/v rows per key/value head, shared by the heads of a group), per-head q/k norms (Qwen3:
 after the projection, before rotary), per-layer sliding windows (the model's own masks: keys k with
 q - window < k <= q, as transformers' sliding_window_overlay), plain or gated MLPs. Embedding scales
-(Gemma) act before the input nodes, whose values the engine captures from the model. `unsupported_reason` names anything else, and the engine falls back to plain.
+(Gemma) act before the input nodes, whose values the engine captures from the model.
+`unsupported_reason` names anything else, and the engine falls back to plain.
 """
 
 from __future__ import annotations
