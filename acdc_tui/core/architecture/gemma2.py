@@ -56,7 +56,7 @@ def layer_types(hf: Mapping[str, Any], n_layers: int) -> list[str]:
 
 def model_config(hf: Mapping[str, Any]) -> dict[str, Any]:
     hf = text_config(hf)
-    sizes = llama_style_sizes(hf, act_key="hidden_activation")
+    sizes = llama_style_sizes(hf)
     sizes["act_fn"] = hf.get("hidden_activation") or hf.get("hidden_act") or "gelu_pytorch_tanh"
     gemma3 = hf.get("model_type") != "gemma2"
     n_layers, d_model = sizes["n_layers"], sizes["d_model"]
