@@ -147,7 +147,7 @@ def _experiment(recipe: dict, settings: dict) -> Experiment:
         from acdc_tui.runs.experiment import prepare
         from acdc_tui.runs.identity import settings_from_meta
 
-        task = tasks.load_task(recipe["task"], recipe["task_dir"], recipe["device"], parse_dtype(recipe["dtype"]), model_path=recipe["model_path"])
+        task = tasks.load_task(recipe["task"], recipe["task_dir"], recipe["device"], parse_dtype(recipe["dtype"]), model_path=recipe["model_path"], prompts=recipe.get("prompts"), bos=recipe.get("bos"))
         _EXPERIMENTS[key] = prepare(task, settings_from_meta({"settings": settings}))
     return _EXPERIMENTS[key]
 

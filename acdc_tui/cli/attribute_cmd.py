@@ -19,6 +19,8 @@ def add_parser(subparsers) -> None:
     src.add_argument("--task", help="builtin task name (default tracr-reverse; see `acdc-tui tasks`)")
     src.add_argument("--task-dir", help="directory with config.json, weights.pt, tokens.pt")
     p.add_argument("--model", metavar="PATH", help="replace the task's model by a local Hugging Face checkpoint directory")
+    p.add_argument("--prompts", metavar="FILE", help="text prompts (JSONL), tokenized by the tokenizer of --model DIR or --task-dir DIR")
+    p.add_argument("--bos", choices=("auto", "on", "off"), default=None, help="text prompts: the tokenizer's BOS as it does (auto), always (on) or never (off)")
     p.add_argument("--method", default=Method.EAP_IG.value, help="eap (gradient on the clean run) or eap-ig (integrated gradients; default)")
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"EAP-IG interpolation steps (default {DEFAULT_STEPS}, as MIB)")
     p.add_argument("--metric", help="metric name (default: the task's)")
@@ -47,10 +49,10 @@ def run(args: argparse.Namespace) -> int:
     check_device(args.device)
     out = Path(args.out if args.out is not None else "scores.json")
     check_writable(out, "--out")
-    inputs = task_inputs(args.task_dir, args.model) + ([("--compare", Path(args.compare))] if args.compare else [])
+    inputs = task_inputs(args.task_dir, args.model, prompts=args.prompts) + ([("--compare", Path(args.compare))] if args.compare else [])
     check_distinct([("--out", out)], inputs)
     circuit = read_circuit(args.compare) if args.compare else None
-    task = tasks.load_task(args.task, args.task_dir, args.device, parse_dtype(args.dtype), model_path=args.model)
+    task = tasks.load_task(args.task, args.task_dir, args.device, parse_dtype(args.dtype), model_path=args.model, prompts=args.prompts, bos=args.bos)
     settings = Settings(threshold=0.0, metric=args.metric, zero_ablation=args.zero_ablation, mean_ablation=args.mean_ablation, engine="plain", device=args.device, dtype=args.dtype)
     exp = prepare(task, settings)
     ablation = {"zero_ablation": args.zero_ablation, "mean_ablation": args.mean_ablation}

@@ -10,7 +10,7 @@ from pathlib import Path
 from acdc_tui.core.errors import UserError
 
 # run options forwarded to the run process as they were given
-_VALUE_OPTIONS = ("task", "task_dir", "model", "metric", "engine", "device", "dtype", "log", "dot", "prefilter")
+_VALUE_OPTIONS = ("task", "task_dir", "model", "prompts", "bos", "metric", "engine", "device", "dtype", "log", "dot", "prefilter")
 _FLAG_OPTIONS = ("zero_ablation", "mean_ablation", "abs_value_threshold", "tree_shaking")
 
 

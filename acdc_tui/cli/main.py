@@ -40,10 +40,12 @@ def _threshold(text: str) -> float:
 def _add_run_options(p: argparse.ArgumentParser, threshold_required: bool = True) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--task", help="builtin task name (default tracr-reverse; see `acdc-tui tasks`)")
-    src.add_argument("--task-dir", help="directory with config.json, weights.pt, tokens.pt")
-    p.add_argument("--model", metavar="PATH", help="replace the task's model by a local Hugging Face checkpoint directory (GPT-2 family; offline)")
+    src.add_argument("--task-dir", help="directory with config.json, weights.pt, tokens.pt; or a Hugging Face checkpoint with its tokenizer files and prompts.jsonl")
+    p.add_argument("--model", metavar="PATH", help="replace the task's model by a local Hugging Face checkpoint directory (offline)")
+    p.add_argument("--prompts", metavar="FILE", help="text prompts (JSONL: clean, corrupted, optional answer, wrong), tokenized by the tokenizer of --model DIR or --task-dir DIR")
+    p.add_argument("--bos", choices=("auto", "on", "off"), default=None, help="text prompts: start each with the tokenizer's BOS as the tokenizer does (auto, the default), always (on) or never (off)")
     p.add_argument("--threshold", "-t", type=_threshold, required=threshold_required, default=None if threshold_required else DEFAULT_THRESHOLD, help="τ: an edge is removed if the metric rises by less than this" + ("" if threshold_required else f" (default {DEFAULT_THRESHOLD})"))
-    p.add_argument("--metric", help="metric name (default: the task's)")
+    p.add_argument("--metric", help="metric name (default: the task's): kl, and with answers logit_diff, prob_diff, nll (lower is better; see docs/your-own-experiment.md)")
     p.add_argument("--zero-ablation", action="store_true", help="ablate to zero instead of the patch (corrupted) data")
     p.add_argument("--mean-ablation", action="store_true", help="ablate to each sender's output averaged over the patch data, per position")
     p.add_argument("--prefilter", metavar="METHOD:FRACTION", default=None, help="remove the FRACTION of tested edges with the lowest attribution (eap or eap-ig) untested first; not the reference algorithm")
@@ -189,17 +191,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise UserError(f"{'--out' if args.out == '' else '--journal'} is empty: give a file name")
     out = Path(args.out) if args.out else Path("sweep.json")
     journal = Path(args.journal) if args.journal else None
-    check_distinct([("--out", out), ("--journal", journal)], task_inputs(args.task_dir, args.model))
+    check_distinct([("--out", out), ("--journal", journal)], task_inputs(args.task_dir, args.model, prompts=args.prompts))
     if journal is not None and journal.exists():
         raise UserError(f"journal {journal} already exists: choose another --journal")
     locks = OutputLocks([("--out", out)], journal)
     try:
-        task = tasks.load_task(args.task, args.task_dir, args.device, dtype, model_path=args.model)
+        task = tasks.load_task(args.task, args.task_dir, args.device, dtype, model_path=args.model, prompts=args.prompts, bos=args.bos)
         if task.ground_truth is None:
             print(f"acdc-tui: note: task {task.name} has no ground-truth circuit: the sweep runs, but without ROC curve or AUC", file=sys.stderr)
         exp = prepare(task, settings_from_args(args, thresholds[0]))
         journal = journal or new_journal_path(f"{run_cmd.task_label(args)}-sweep", None)
-        recipe = Recipe.of(args.task, args.task_dir, args.model, args.device, args.dtype)
+        recipe = Recipe.of(args.task, args.task_dir, args.model, args.device, args.dtype, args.prompts, args.bos)
         writer = JournalWriter.create(journal, {**journal_meta(exp, recipe, kind="sweep", outputs={"out": str(out)}), "thresholds": thresholds})
         writer.start_session(exp.settings.engine)
         previous, result = signals.install(), None
@@ -223,6 +225,9 @@ def check_task_source(args: argparse.Namespace) -> None:
     """The task name or task directory exists (before any model loads)."""
     import tasks
 
+    prompts = getattr(args, "prompts", None)
+    if prompts is not None and not Path(prompts).is_file():
+        raise UserError(f"prompts file {prompts!r} {'is a directory' if Path(prompts).is_dir() else 'does not exist'}: pass a .jsonl file with one {{\"clean\", \"corrupted\"}} object a line")
     if args.task_dir is None:
         tasks.check_task_name(args.task)
     else:
@@ -262,7 +267,8 @@ def cmd_tasks() -> int:
 
     for name in tasks.TASK_NAMES:  # summaries, not load_task: hub tasks would download their models
         print(f"{name:18} {tasks.TASK_SUMMARIES[name]}")
-    print(f"{'--task-dir DIR':18} your own model: config.json, weights.pt, tokens.pt; metric kl (last position)")
+    print(f"{'--task-dir DIR':18} your own model: config.json, weights.pt, tokens.pt; or a Hugging Face checkpoint, its tokenizer and prompts.jsonl; metrics kl, logit_diff, prob_diff, nll")
+    print(f"{'--prompts FILE':18} text prompts (JSONL) with --model DIR or --task-dir DIR: see docs/your-own-experiment.md")
     print(f"{'--model PATH':18} with any task: a local Hugging Face checkpoint directory replaces the task's model")
     return 0
 
@@ -320,7 +326,8 @@ def main(argv: list[str] | None = None) -> int:
         build_parser().print_help()
         return 2
     except UserError as e:
-        print(f"acdc-tui: error: {e}", file=sys.stderr)
+        for line in getattr(e, "lines", None) or [str(e)]:  # UserErrors: one line per problem
+            print(f"acdc-tui: error: {line}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("acdc-tui: interrupted", file=sys.stderr)

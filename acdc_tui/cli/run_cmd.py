@@ -43,13 +43,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if journal is not None and journal.exists():
         raise UserError(f"journal {journal} already exists: resume it with `acdc-tui resume {journal}`, or choose another --journal")
     outputs = [("--out", out), ("--log", log), ("--dot", dot), ("--journal", journal)]
-    check_distinct(outputs, task_inputs(args.task_dir, args.model))
+    check_distinct(outputs, task_inputs(args.task_dir, args.model, prompts=args.prompts))
     locks = OutputLocks([(flag, path) for flag, path in outputs[:3] if path is not None], journal)
     try:
-        task = tasks.load_task(args.task, args.task_dir, args.device, dtype, model_path=args.model)
+        task = tasks.load_task(args.task, args.task_dir, args.device, dtype, model_path=args.model, prompts=args.prompts, bos=args.bos)
         exp = prepare(task, settings_from_args(args))
         journal = journal or new_journal_path(task_label(args), args.threshold)
-        recipe = Recipe.of(args.task, args.task_dir, args.model, args.device, args.dtype)
+        recipe = Recipe.of(args.task, args.task_dir, args.model, args.device, args.dtype, args.prompts, args.bos)
         files = {"out": str(out), "log": None if log is None else str(log), "dot": None if dot is None else str(dot), "format": getattr(args, "format", "json")}
         writer = JournalWriter.create(journal, journal_meta(exp, recipe, outputs=files))
         for action, edges in ((CommandKind.PIN, exp.settings.pins), (CommandKind.FORCE_PRUNE, exp.settings.force_prunes)):
@@ -126,7 +126,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     dot = _path(args.dot, "--dot") if args.dot is not None else _path(files.get("dot"))
     outputs = [("--out", out), ("--log", log), ("--dot", dot)]
     recipe = job.meta["recipe"]
-    check_distinct(outputs, task_inputs(recipe.get("task_dir"), recipe.get("model_path"), journal))
+    check_distinct(outputs, task_inputs(recipe.get("task_dir"), recipe.get("model_path"), journal, recipe.get("prompts")))
     locks = OutputLocks([(flag, path) for flag, path in outputs if path is not None], journal)
     try:
         if job.warning:

@@ -60,7 +60,7 @@ def _load(args: argparse.Namespace, device: str):
     import tasks
     from acdc_tui.models.backend import parse_dtype
 
-    return tasks.load_task(args.task, args.task_dir, device, parse_dtype(args.dtype), model_path=args.model)
+    return tasks.load_task(args.task, args.task_dir, device, parse_dtype(args.dtype), model_path=args.model, prompts=args.prompts, bos=args.bos)
 
 
 def _run_topk(args: argparse.Namespace) -> int:
@@ -118,7 +118,7 @@ def _run_ray(args: argparse.Namespace) -> int:
     locks = OutputLocks([("--out", out)], None)
     try:
         exp = _prepare_here(args, here, thresholds[0])
-        recipe = dataclasses.asdict(Recipe.of(args.task, args.task_dir, args.model, args.device, args.dtype))
+        recipe = dataclasses.asdict(Recipe.of(args.task, args.task_dir, args.model, args.device, args.dtype, args.prompts, args.bos))
         previous = signals.install()
         try:
             address = None if args.ray == LOCAL else args.ray

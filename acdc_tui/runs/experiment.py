@@ -115,9 +115,15 @@ def describe(exp: Experiment) -> tuple[dict, dict]:
     if "fingerprint" not in exp.meta:
         exp.meta["fingerprint"] = backend.fingerprint(task.model)
     return (
-        {"name": task.name, "source": task.source, "metric": exp.metric_name, "description": task.description},
+        {"name": task.name, "source": task.source, "metric": exp.metric_name, "description": task.description, **_text(task)},
         {"config": backend.model_config(task.model), "fingerprint": exp.meta["fingerprint"]},
     )
+
+
+def _text(task) -> dict:
+    """A text task's prompts file, tokenizer (sha256) and BOS, as its circuit files record them."""
+    text = (getattr(task, "config", None) or {}).get("text")
+    return {"text": text} if isinstance(text, dict) else {}
 
 
 def run_settings(exp: Experiment) -> dict:

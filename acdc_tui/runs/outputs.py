@@ -71,9 +71,9 @@ def check_distinct(outputs: Iterable[tuple[str, str | Path | None]], inputs: Ite
                 raise UserError(f"{flag} {path} is the same file as {in_flag}: writing it would destroy an input; choose another name")
 
 
-def task_inputs(task_dir: str | None, model_path: str | None, journal: str | Path | None = None) -> list[tuple[str, Path]]:
+def task_inputs(task_dir: str | None, model_path: str | None, journal: str | Path | None = None, prompts: str | None = None) -> list[tuple[str, Path]]:
     """The files a run reads, which no output may overwrite."""
-    inputs: list[tuple[str, Path]] = []
+    inputs: list[tuple[str, Path]] = [] if prompts is None else [("the --prompts file", Path(prompts))]
     for flag, folder in (("a file of --task-dir", task_dir), ("a file of --model", model_path)):
         if folder is not None and Path(folder).is_dir():
             inputs += [(f"{flag} ({f.name})", f) for f in sorted(Path(folder).iterdir()) if f.is_file()]

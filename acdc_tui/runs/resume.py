@@ -97,7 +97,7 @@ def open_resume(journal: str | Path, engine: str | None = None, device: str | No
     dtype = parse_dtype(settings.dtype)
     check_device(settings.device)
     recipe = meta["recipe"]
-    task = tasks.load_task(recipe.get("task"), recipe.get("task_dir"), settings.device, dtype, model_path=recipe.get("model_path"))
+    task = tasks.load_task(recipe.get("task"), recipe.get("task_dir"), settings.device, dtype, model_path=recipe.get("model_path"), prompts=recipe.get("prompts"), bos=recipe.get("bos"))
     # The journal holds the pins and force-prunes as events: they are replayed, not queued again.
     exp = prepare(task, dataclasses.replace(settings, pins=(), force_prunes=()))
     exp.settings = settings
