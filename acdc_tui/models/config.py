@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping
 
+from acdc_tui.core.architecture import HOOK_SWITCHES
 from acdc_tui.core.errors import UserError
 
 ACT_FNS = ("relu", "gelu", "silu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh")
@@ -18,8 +19,8 @@ NORMALIZATIONS = (None, "LN", "LNPre", "RMS", "RMSPre")
 POSITIONAL = ("standard", "shortformer", "rotary")
 # Accepted and ignored: they name, seed or place the model, or switch hooks we always have.
 IGNORED = {
-    "model_name", "seed", "init_mode", "init_weights", "n_devices", "device", "dtype", "tokenizer_name", "use_attn_result",
-    "use_split_qkv_input", "use_hook_mlp_in", "use_attn_in", "use_hook_tokens", "default_prepend_bos", "tokenizer_prepends_bos",
+    *HOOK_SWITCHES, "model_name", "seed", "init_mode", "init_weights", "n_devices", "device", "dtype", "tokenizer_name",
+    "default_prepend_bos", "tokenizer_prepends_bos",
     "original_architecture", "from_checkpoint", "checkpoint_index", "checkpoint_label_type", "checkpoint_value", "n_params",
     "trust_remote_code", "tie_word_embeddings", "decoder_start_token_id", "ungroup_grouped_query_attention", "train_seq_length",
 }

@@ -45,7 +45,11 @@ class NodeKind(str, Enum):
 INPUT_KINDS = (NodeKind.EMBED, NodeKind.POS_EMBED, NodeKind.RESID_PRE)
 QKV_INPUT = {"q": NodeKind.Q_INPUT, "k": NodeKind.K_INPUT, "v": NodeKind.V_INPUT}
 QKV = {"q": NodeKind.Q, "k": NodeKind.K, "v": NodeKind.V}
+COMPUTED_FROM_INPUT = {QKV_INPUT[x]: QKV[x] for x in "qkv"}  # q_input -> q, k_input -> k, v_input -> v
+# TransformerLens config keys that switch on hooks our model always has: accepted and ignored in its configs.
+HOOK_SWITCHES = ("use_attn_result", "use_split_qkv_input", "use_hook_mlp_in", "use_attn_in", "use_hook_tokens")
 
+HOOK_PREFIX = "hook_"  # every hook point's last name part starts with it
 # Per-layer hook names (TransformerLens's, which the reference ACDC code and its circuits use).
 _LAYER_HOOKS = {
     NodeKind.Q_INPUT: "blocks.{l}.hook_q_input",
