@@ -39,21 +39,56 @@ class CommandRow:
     applied_seq: int | None
 
 
+TABLES = {"meta", "runs", "events", "commands", "sessions", "status"}
+
+
 class JournalReader:
-    def __init__(self, path: str | Path) -> None:
+    """A journal, checked to be one before anything else touches it. `readonly` (ps, dot, export,
+    diff, open, log): opened with SQLite's mode=ro and never written, not even a pragma; otherwise
+    (a client that sends commands) the read-write connection is opened only after the checks."""
+
+    def __init__(self, path: str | Path, readonly: bool = False) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise UserError(f"journal {self.path} does not exist: `acdc-tui ps` lists the runs in acdc-output/runs/")
         try:
-            self._conn = schema.connect(str(self.path))
+            with open(self.path, "rb") as f:
+                magic = f.read(16)
+        except OSError as e:
+            raise UserError(f"cannot read journal {self.path}: {e.strerror or type(e).__name__}") from None
+        if magic != b"SQLite format 3\x00":
+            raise UserError(f"{self.path} is not an acdc-tui journal (not an SQLite file): pass a file written by acdc-tui run --journal")
+        try:
+            self._conn = schema.connect(str(self.path), readonly=True)
+        except sqlite3.Error as e:
+            raise UserError(f"cannot open journal {self.path} read-only ({e})") from None
+        try:
+            tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not TABLES <= tables:
+                raise UserError(f"{self.path} is not an acdc-tui journal (it lacks the table{'s' if len(TABLES - tables) > 1 else ''} {', '.join(sorted(TABLES - tables))}): pass a file written by acdc-tui run --journal")
             rows = self._conn.execute("SELECT key, value FROM meta").fetchall()
+            self.meta = {}
+            for k, v in rows:
+                try:
+                    self.meta[k] = orjson.loads(v)
+                except (orjson.JSONDecodeError, TypeError):
+                    raise UserError(f"{self.path} is damaged: its meta entry {str(k)[:40]!r} is not JSON") from None
+            if self.meta.get("schema") != schema.SCHEMA:
+                raise UserError(f"{self.path} is not an acdc-tui journal (no schema {schema.SCHEMA!r})")
+            if self.meta.get("schema_version") != schema.SCHEMA_VERSION:
+                raise UserError(f"{self.path} has journal schema version {self.meta.get('schema_version')!r}, this acdc-tui reads version {schema.SCHEMA_VERSION}: upgrade acdc-tui")
         except sqlite3.DatabaseError as e:
+            self._conn.close()
             raise UserError(f"{self.path} is not an acdc-tui journal ({e}): pass a file written by acdc-tui run --journal") from None
-        self.meta = {k: orjson.loads(v) for k, v in rows}
-        if self.meta.get("schema") != schema.SCHEMA:
-            raise UserError(f"{self.path} is not an acdc-tui journal (no schema {schema.SCHEMA!r})")
-        if self.meta.get("schema_version") != schema.SCHEMA_VERSION:
-            raise UserError(f"{self.path} has journal schema version {self.meta.get('schema_version')!r}, this acdc-tui reads version {schema.SCHEMA_VERSION}: upgrade acdc-tui")
+        except UserError:
+            self._conn.close()
+            raise
+        if not readonly:
+            self._conn.close()
+            try:
+                self._conn = schema.connect(str(self.path))
+            except sqlite3.Error as e:
+                raise UserError(f"cannot open journal {self.path} ({e})") from None
 
     def close(self) -> None:
         self._conn.close()

@@ -81,7 +81,7 @@ class JobSummary:
 
 
 def summarize(path: Path) -> JobSummary:
-    reader = JournalReader(path)
+    reader = JournalReader(path, readonly=True)
     try:
         meta, status, alive = reader.meta, reader.status(), reader.alive()
         sessions = reader.sessions()
@@ -119,7 +119,7 @@ def circuit_from_journal(path: str | Path, step: int | None = None, run_id: int 
     """The circuit a journal holds, at its end or right after event `step` (no model loaded)."""
     from acdc_tui.runs.experiment import circuit_of_run
 
-    reader = JournalReader(path)
+    reader = JournalReader(path, readonly=True)
     try:
         meta = reader.meta
         runs = [r for r, _ in reader.runs()]
