@@ -77,10 +77,11 @@ class JournalWriter:
         return cls.open(path)
 
     @classmethod
-    def open(cls, path: str | Path) -> "JournalWriter":
-        """Open an existing journal to append to it (a new run process, or a resume)."""
+    def open(cls, path: str | Path, lock: Lock | None = None) -> "JournalWriter":
+        """Open an existing journal to append to it (a new run process, or a resume); `lock`: the
+        journal's lock, already taken (resume claims it before it checks the run is not alive)."""
         path = Path(path)
-        lock = Lock.acquire(path, {"journal": str(path)})
+        lock = lock or Lock.acquire(path, {"journal": str(path)})
         if lock is None:
             pid = holder(path).get("pid", "?")
             raise UserError(f"journal {path} is in use by a running process (pid {pid}): attach to it with `acdc-tui attach {path}`")
