@@ -1,0 +1,69 @@
+"""Bounds: thread counts, integer options and Ray addresses are checked, each in one line, in seconds."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _cli(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    code = "import sys; from acdc_tui.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    full = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", **(env or {})}
+    full = {k: v for k, v in full.items() if v is not None}
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=tmp_path, env=full, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.parametrize(
+    "args, env, message",
+    [
+        (["run", "--task", "tracr-reverse", "--threshold", "0.1", "--quiet"], {"ACDC_TUI_THREADS": "10000", "OMP_NUM_THREADS": None, "MKL_NUM_THREADS": None}, "more than 4 per CPU core"),
+        (["attribute", "--task", "tracr-reverse", "--steps", "1000000000"], {}, "--steps 1000000000 is out of range"),
+        (["attribute", "--task", "tracr-reverse", "--top", "-5"], {}, "--top -5 is out of range"),
+        (["sweep", "--task", "tracr-reverse", "--thresholds", "0.1", "--ray", "--ray-cpus", "0"], {}, "--ray-cpus 0 is out of range"),
+        (["sweep", "--task", "tracr-reverse", "--thresholds", "0.1", "--ray-cpus", "2"], {}, "--ray-cpus sizes a local Ray: add --ray"),
+    ],
+)
+def test_bad_numbers_are_one_line(tmp_path, args, env, message):
+    p = _cli(tmp_path, *args, env=env)
+    err = p.stderr.strip()
+    assert p.returncode != 0 and message in err and "\n" not in err and "Traceback" not in err, p.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray is not installed")
+def test_a_ray_address_where_nothing_listens_is_one_line_in_seconds(tmp_path):
+    start = time.monotonic()
+    p = _cli(tmp_path, "sweep", "--task", "tracr-reverse", "--thresholds", "0.1", "--ray", "127.0.0.1:9", "--out", str(tmp_path / "s"))
+    err = p.stderr.strip()
+    assert p.returncode != 0 and "nothing answers there" in err and "\n" not in err, p.stderr
+    assert time.monotonic() - start < 90
+
+
+def test_paused_without_a_terminal_says_what_it_waits_for(tmp_path):
+    code = "import sys; from acdc_tui.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", code, "run", "--task", "tracr-reverse", "--threshold", "0.1", "--paused", "--journal", str(tmp_path / "p.journal"), "--out", str(tmp_path / "c.json")], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        line = ""
+        end = time.monotonic() + 120
+        while "waiting for an explorer" not in line:
+            assert time.monotonic() < end and proc.poll() is None, "run --paused said nothing"
+            line = proc.stderr.readline()
+        assert f"acdc-tui attach {tmp_path / 'p.journal'}" in line and f"kill {proc.pid}" in line
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def test_attach_without_a_terminal_is_one_line(tmp_path):
+    for args in (["attach"], ["attach", str(tmp_path / "nope.journal")]):
+        p = _cli(tmp_path, *args, env={"ACDC_TUI_OUTPUT": str(tmp_path / "none")})
+        err = p.stderr.strip()
+        assert p.returncode != 0 and err.startswith("acdc-tui: error:") and "\n" not in err, p.stderr
