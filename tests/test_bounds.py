@@ -67,3 +67,21 @@ def test_attach_without_a_terminal_is_one_line(tmp_path):
         p = _cli(tmp_path, *args, env={"ACDC_TUI_OUTPUT": str(tmp_path / "none")})
         err = p.stderr.strip()
         assert p.returncode != 0 and err.startswith("acdc-tui: error:") and "\n" not in err, p.stderr
+
+
+def test_corrupted_identical_to_clean_is_refused_before_the_run(tmp_path):
+    import shutil
+
+    import torch
+
+    tracr = ROOT / "tasks" / "tracr" / "reverse"
+    d = tmp_path / "task"
+    d.mkdir()
+    for name in ("config.json", "weights.pt"):
+        shutil.copy(tracr / name, d / name)
+    same = torch.zeros(2, 4, dtype=torch.long)
+    torch.save({"clean": same, "corrupted": same.clone()}, d / "tokens.pt")
+    p = _cli(tmp_path, "run", "--task-dir", str(d), "--threshold", "0.1", "--quiet", "--out", str(tmp_path / "c.json"))
+    err = p.stderr.strip()
+    assert p.returncode != 0 and "identical to the clean ones" in err and "\n" not in err, p.stderr
+    assert not (tmp_path / "c.json").exists()
