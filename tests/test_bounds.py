@@ -85,3 +85,28 @@ def test_corrupted_identical_to_clean_is_refused_before_the_run(tmp_path):
     err = p.stderr.strip()
     assert p.returncode != 0 and "identical to the clean ones" in err and "\n" not in err, p.stderr
     assert not (tmp_path / "c.json").exists()
+
+
+def test_an_ansi_escape_in_a_name_is_never_echoed_raw_to_a_terminal(tmp_path):
+    import pty
+
+    name = "\x1b]0;pwned\x07\x1b[31mred.json"
+    code = "import sys; from acdc_tui.cli.main import main; sys.exit(main(sys.argv[1:]))"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-c", code, "run", "--task", "tracr-reverse", "--threshold", "0.1", "--out", name], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=follower, stderr=follower)
+    os.close(follower)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    proc.wait(timeout=120)
+    os.close(leader)
+    assert proc.returncode == 0 and (tmp_path / name).exists(), out[-2000:]
+    assert b"\x1b]" not in out and b"\x1b[31m" not in out and b"\x07" not in out, out[-2000:]
+    assert b"\\x1b]0;pwned" in out
