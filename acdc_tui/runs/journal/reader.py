@@ -114,7 +114,43 @@ class JournalReader:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        return [EventRow(p, r, s, k, orjson.loads(d), t, bool(x)) for p, r, s, k, d, t, x in self._conn.execute(sql, args)]
+        try:
+            raw = self._conn.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as e:
+            raise UserError(f"journal {self.path} is damaged ({e})") from None
+        rows, last = [], {}
+        for p, r, s, k, d, t, x in raw:
+            row = self._event_row(p, r, s, k, d, t, x)
+            if not row.superseded:
+                if row.seq <= last.get(row.run, -1):
+                    raise UserError(f"journal {self.path} is damaged: event {row.seq} of run {row.run} comes after event {last[row.run]} (duplicated or out of order)")
+                last[row.run] = row.seq
+            rows.append(row)
+        return rows
+
+    def _event_row(self, p, r, s, k, d, t, x) -> EventRow:
+        """One events row, every field checked: one line naming the row on anything else."""
+        import math
+
+        def bad(what: str) -> UserError:
+            return UserError(f"journal {self.path} is damaged: event row {p!r} has {what}")
+
+        for name, v in (("pos", p), ("run", r), ("seq", s)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise bad(f"a {name} that is not a non-negative integer ({str(v)[:40]!r})")
+        if not isinstance(k, str) or not k:
+            raise bad("no event kind")
+        if not isinstance(t, (int, float)) or isinstance(t, bool) or not math.isfinite(t):
+            raise bad(f"a time that is not a finite number ({str(t)[:40]!r})")
+        if not isinstance(d, (str, bytes)) or len(d) > 64 << 20:
+            raise bad("no JSON data")
+        try:
+            data = orjson.loads(d)
+        except orjson.JSONDecodeError:
+            raise bad("data that is not JSON") from None
+        if not isinstance(data, dict):
+            raise bad("data that is not a JSON object")
+        return EventRow(p, r, s, k, data, float(t), bool(x))
 
     def last_pos(self) -> int:
         return self._conn.execute("SELECT COALESCE(MAX(pos), 0) FROM events").fetchone()[0]
@@ -131,8 +167,12 @@ class JournalReader:
     # ---- status ----
 
     def status(self) -> dict:
-        row = self._conn.execute("SELECT data FROM status WHERE id = 1").fetchone()
-        return orjson.loads(row[0]) if row else {}
+        try:
+            row = self._conn.execute("SELECT data FROM status WHERE id = 1").fetchone()
+            status = orjson.loads(row[0]) if row else {}
+        except (sqlite3.DatabaseError, orjson.JSONDecodeError, TypeError):
+            raise UserError(f"journal {self.path} is damaged: its status row is not JSON") from None
+        return status if isinstance(status, dict) else {}
 
     def alive(self) -> bool:
         """Whether a live process holds this journal (its run process)."""
