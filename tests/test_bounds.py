@@ -110,3 +110,28 @@ def test_an_ansi_escape_in_a_name_is_never_echoed_raw_to_a_terminal(tmp_path):
     assert proc.returncode == 0 and (tmp_path / name).exists(), out[-2000:]
     assert b"\x1b]" not in out and b"\x1b[31m" not in out and b"\x07" not in out, out[-2000:]
     assert b"\\x1b]0;pwned" in out
+
+
+def test_disk_full_ends_the_run_in_one_line_with_a_resumable_journal(tmp_path):
+    """SQLite's max_page_count makes the journal 'full' a few pages in, as a full disk does."""
+    code = (
+        "import sys\n"
+        "from acdc_tui.runs.journal import writer as w\n"
+        "_open = w.JournalWriter.open.__func__\n"
+        "def full_open(cls, path, lock=None):\n"
+        "    jw = _open(cls, path, lock)\n"
+        "    pages = jw._conn.execute('PRAGMA page_count').fetchone()[0]\n"
+        "    jw._conn.execute(f'PRAGMA max_page_count = {pages + 1}')\n"
+        "    return jw\n"
+        "w.JournalWriter.open = classmethod(full_open)\n"
+        "from acdc_tui.cli.main import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    journal = tmp_path / "full.journal"
+    p = subprocess.run([sys.executable, "-c", code, "run", "--task", "tracr-reverse", "--threshold", "0.001", "--quiet", "--journal", str(journal), "--out", str(tmp_path / "c.json")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    err = p.stderr.strip()
+    assert p.returncode == 4 and "Traceback" not in err, p.stderr
+    assert err.splitlines()[-1].startswith("acdc-tui: error: the disk is full"), p.stderr  # after the progress lines: one line
+    r = _cli(tmp_path, "resume", str(journal), "--quiet")
+    assert r.returncode == 0, r.stderr

@@ -9,6 +9,7 @@ import argparse
 import math
 import os
 import re
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -333,6 +334,12 @@ def _escape_terminal_output() -> None:
             setattr(sys, name, _EscapingStream(stream))
 
 
+def _disk_full(e: BaseException) -> bool:
+    import errno
+
+    return (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)) or "disk is full" in str(e) or "database or disk is full" in str(e)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -359,6 +366,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("acdc-tui: interrupted", file=sys.stderr)
         return 130
+    except (OSError, sqlite3.OperationalError) as e:
+        if not _disk_full(e):
+            raise
+        print("acdc-tui: error: the disk is full: the journal keeps every decision committed so far; free some space, then `acdc-tui resume JOURNAL` (acdc-tui ps lists the runs)", file=sys.stderr)
+        return 4
     except MemoryError:
         print("acdc-tui: error: out of memory: use fewer or shorter examples, or a machine with more memory", file=sys.stderr)
         return 3

@@ -172,7 +172,13 @@ class JournalWriter:
                         self._conn.execute("INSERT OR REPLACE INTO status (id, data) VALUES (1, ?)", (orjson.dumps(status).decode(),))
                     self._conn.execute("COMMIT")
                 except BaseException:
-                    self._conn.execute("ROLLBACK")
+                    # SQLite rolls back by itself on a full disk (SQLITE_FULL): a second ROLLBACK
+                    # would replace that error with "cannot rollback - no transaction is active"
+                    if self._conn.in_transaction:
+                        try:
+                            self._conn.execute("ROLLBACK")
+                        except sqlite3.Error:
+                            pass
                     raise
             except BaseException:
                 with self._mutex:  # not lost: committed with the next batch
