@@ -85,3 +85,34 @@ def test_liveness_is_the_holders_pid_not_anyones_flock(tmp_path):
     live.release()
     lp.write_bytes(b'{"pid": %d, "start": %d}' % (note["pid"], note["start"] + 1))
     assert not held(journal)
+
+
+def test_outputs_refuse_devices_and_folders(tmp_path):
+    for out, message in (("/dev/null", "not a regular file"), ("newdir/", "names a folder")):
+        p = _run(tmp_path, "run", "--task", "tracr-reverse", "--threshold", "0.1", "--quiet", "--out", out)
+        err = p.stderr.strip()
+        assert p.returncode != 0 and message in err and "\n" not in err, p.stderr
+    assert os.path.exists("/dev/null") and stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert not (tmp_path / "newdir").exists()
+
+
+def test_resume_writes_the_runs_own_outputs_and_one_claim_wins(tmp_path):
+    import sqlite3
+
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+    p = _run(project, "run", "--task", "tracr-reverse", "--threshold", "0.1", "--quiet", "--out", "circuit.json", "--journal", "run.journal")
+    assert p.returncode == 0, p.stderr
+    conn = sqlite3.connect(f"file:{project / 'run.journal'}?mode=ro", uri=True)
+    outputs = dict(conn.execute("SELECT key, value FROM meta WHERE key = 'outputs'").fetchall())
+    conn.close()
+    assert str(project / "circuit.json") in outputs["outputs"]
+    # a live holder (this process) of the journal's lock: resume is refused at once, in one line
+    held_lock = Lock.acquire(project / "run.journal", {"journal": "x"})
+    try:
+        r = _run(elsewhere, "resume", str(project / "run.journal"))
+    finally:
+        held_lock.release()
+    assert r.returncode != 0 and "still going" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (elsewhere / "circuit.json").exists()

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from acdc_tui.cli.bounds import bounded_int
 from acdc_tui.core.errors import UserError
 
 
@@ -22,7 +23,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--prompts", metavar="FILE", help="text prompts (JSONL), tokenized by the tokenizer of --model DIR or --task-dir DIR")
     p.add_argument("--bos", choices=("auto", "on", "off"), default=None, help="text prompts: the tokenizer's BOS as it does (auto), always (on) or never (off)")
     p.add_argument("--method", default=Method.EAP_IG.value, help="eap (gradient on the clean run) or eap-ig (integrated gradients; default)")
-    p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"EAP-IG interpolation steps (default {DEFAULT_STEPS}, as MIB)")
+    p.add_argument("--steps", type=bounded_int("--steps", 1, 10_000, DEFAULT_STEPS), default=DEFAULT_STEPS, help=f"EAP-IG interpolation steps (default {DEFAULT_STEPS}, as MIB)")
     p.add_argument("--metric", help="metric name (default: the task's)")
     p.add_argument("--zero-ablation", action="store_true", help="ablate to zero instead of the patch (corrupted) data")
     p.add_argument("--mean-ablation", action="store_true", help="ablate to each sender's mean over the patch data, per position")
@@ -30,7 +31,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--dtype", default="float32", help="float32 (default) or float64")
     p.add_argument("--out", "-o", default=None, help="scores JSON to write (default scores.json)")
     p.add_argument("--compare", metavar="CIRCUIT", default=None, help="a circuit JSON of an ACDC run on the same model: rank correlation, top-k overlap, disagreements")
-    p.add_argument("--top", type=int, default=10, metavar="N", help="print the N edges with the largest |score| (default 10)")
+    p.add_argument("--top", type=bounded_int("--top", 0, 10_000_000, 10), default=10, metavar="N", help="print the N edges with the largest |score| (default 10)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -66,8 +66,11 @@ def cmd_explore(args: argparse.Namespace, interactive: bool) -> int:
 
 def cmd_attach(args: argparse.Namespace) -> int:
     from acdc_tui.runs.client import RunClient
+    from acdc_tui.cli.main import _interactive
     from acdc_tui.runs.paths import journals, output_dir, runs_dir
 
+    if not _interactive():
+        raise UserError("attach opens the explorer, which needs a terminal: run it in one (or `acdc-tui serve JOURNAL` for a browser); `acdc-tui ps` lists the runs without one")
     if args.journal is None:
         found = journals()
         if not found:

@@ -9,6 +9,7 @@ import argparse
 import math
 import os
 import re
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -307,6 +308,44 @@ COMMANDS = {
 }
 
 
+_DRAWS_ITS_OWN_SCREEN = {"open", "attach", "serve", "explore"}
+# control characters a name can carry (an ANSI escape in an --out name, a hook name in a file); the
+# progress line's own "erase line" (ESC [2K) is ours and kept
+_CONTROL = re.compile(r"\x1b(?!\[2K)|[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f\x80-\x9f]")
+
+
+class _EscapingStream:
+    """A terminal stream that shows control characters as escapes (\x1b), so no name is echoed raw."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text))
+        return len(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def _escape_terminal_output() -> None:
+    """Only on a terminal: output piped to a file is the data as it is."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        try:
+            tty = stream.isatty()
+        except (AttributeError, ValueError):
+            tty = False
+        if tty and not isinstance(stream, _EscapingStream):
+            setattr(sys, name, _EscapingStream(stream))
+
+
+def _disk_full(e: BaseException) -> bool:
+    import errno
+
+    return (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)) or "disk is full" in str(e) or "database or disk is full" in str(e)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -322,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
             return explore_cmd.cmd_explore(args, _interactive())
         command = COMMANDS.get(args.command)
         if command is not None:
+            if args.command not in _DRAWS_ITS_OWN_SCREEN:
+                _escape_terminal_output()
             return command(args)
         build_parser().print_help()
         return 2
@@ -332,6 +373,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("acdc-tui: interrupted", file=sys.stderr)
         return 130
+    except (OSError, sqlite3.OperationalError) as e:
+        if not _disk_full(e):
+            raise
+        print("acdc-tui: error: the disk is full: the journal keeps every decision committed so far; free some space, then `acdc-tui resume JOURNAL` (acdc-tui ps lists the runs)", file=sys.stderr)
+        return 4
     except MemoryError:
         print("acdc-tui: error: out of memory: use fewer or shorter examples, or a machine with more memory", file=sys.stderr)
         return 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -50,7 +51,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         exp = prepare(task, settings_from_args(args))
         journal = journal or new_journal_path(task_label(args), args.threshold)
         recipe = Recipe.of(args.task, args.task_dir, args.model, args.device, args.dtype, args.prompts, args.bos)
-        files = {"out": str(out), "log": None if log is None else str(log), "dot": None if dot is None else str(dot), "format": getattr(args, "format", "json")}
+        # absolute: `resume` from another folder writes the run's own files, never another project's
+        files = {"out": os.path.abspath(out), "log": None if log is None else os.path.abspath(log), "dot": None if dot is None else os.path.abspath(dot), "format": getattr(args, "format", "json")}
         writer = JournalWriter.create(journal, journal_meta(exp, recipe, outputs=files))
         for action, edges in ((CommandKind.PIN, exp.settings.pins), (CommandKind.FORCE_PRUNE, exp.settings.force_prunes)):
             for text in edges:  # queued in the run already: recorded as commands from the command line
@@ -84,6 +86,8 @@ def serve_job(
     sink = HeadlessSink(exp.run, log, quiet, header)
     loop = RunLoop(exp, writer, events=events or (), sinks=[sink], autorun=autorun, outputs=Outputs(out, dot, fmt))
     status, exit_note, message = 0, "finished", None
+    if not autorun:  # nobody may be watching: say what it waits for, and how to stop it
+        print(f"acdc-tui: paused, waiting for an explorer: run `acdc-tui attach {journal}` (in a terminal, or `acdc-tui serve {journal}`); stop it with `kill {os.getpid()}` (its decisions so far stay in the journal)", file=sys.stderr, flush=True)
     try:
         mode = loop.serve()
         if mode is Mode.STOPPED:
@@ -115,8 +119,26 @@ def serve_job(
 def cmd_resume(args: argparse.Namespace) -> int:
     from acdc_tui.runs.resume import open_resume
 
+    from acdc_tui.runs.journal.lock import Lock, holder
+    from acdc_tui.runs.journal.reader import JournalReader
+
     journal = Path(args.journal)
-    job = open_resume(journal, args.engine, args.device)
+    JournalReader(journal, readonly=True).close()  # a journal at all, before a lock file is made beside it
+    # The claim is atomic: the journal's lock is taken before anything else, so of two resumes
+    # started together one holds it and the other is refused here (not after the model loads).
+    claim = Lock.acquire(journal, {"journal": str(journal)})
+    if claim is None:
+        raise UserError(f"journal {journal} belongs to a run that is still going (pid {holder(journal).get('pid', '?')}): attach to it with `acdc-tui attach {journal}`")
+    try:
+        return _resume_claimed(args, journal, claim)
+    finally:
+        claim.release()
+
+
+def _resume_claimed(args: argparse.Namespace, journal: Path, claim) -> int:
+    from acdc_tui.runs.resume import open_resume
+
+    job = open_resume(journal, args.engine, args.device, claimed=True)
     if job.finished:
         print(f"acdc-tui: nothing to resume: the run in {journal} finished; write its circuit with `acdc-tui export {journal} --out FILE`", file=sys.stderr)
         return 0
@@ -131,7 +153,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     try:
         if job.warning:
             print(f"acdc-tui: warning: {job.warning}", file=sys.stderr)
-        writer = JournalWriter.open(journal)
+        writer = JournalWriter.open(journal, lock=claim)
         if job.superseded_pos is not None:
             writer.supersede(job.superseded_pos)
         run = job.exp.run
@@ -186,4 +208,6 @@ def _add_continue_options(p: argparse.ArgumentParser, whose: str) -> None:
 def _path(value: str | None, flag: str = "path") -> Path | None:
     if value is not None and not value.strip():
         raise UserError(f"{flag} is empty: give a file name")
+    if value is not None and value.endswith(("/", os.sep)):
+        raise UserError(f"{flag} {value} names a folder: give a file name to write (e.g. {value.rstrip('/')}/circuit.json)")
     return None if value is None else Path(value)

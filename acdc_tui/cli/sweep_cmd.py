@@ -9,6 +9,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from acdc_tui.cli.bounds import bounded_int
 from acdc_tui.core.errors import UserError
 
 LOCAL = ""  # `--ray` without an address: start a local Ray
@@ -19,10 +20,10 @@ def add_options(sweep: argparse.ArgumentParser, grid) -> None:
     from acdc_tui.engines.attribution_method import DEFAULT_STEPS
 
     grid.add_argument("--top-k", metavar="METHOD", default=None, help="instead of ACDC over τ: the top-k circuits of attribution (eap or eap-ig) at MIB's edge fractions")
-    sweep.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"with --top-k eap-ig: interpolation steps (default {DEFAULT_STEPS})")
+    sweep.add_argument("--steps", type=bounded_int("--steps", 1, 10_000, DEFAULT_STEPS), default=DEFAULT_STEPS, help=f"with --top-k eap-ig: interpolation steps (default {DEFAULT_STEPS})")
     sweep.add_argument("--fractions", metavar="F1,F2,...", default=None, help="with --top-k: edge fractions (default MIB's 0.001,0.002,0.005,0.01,0.02,0.05,0.1,0.2,0.5,1)")
     sweep.add_argument("--ray", nargs="?", const=LOCAL, default=None, metavar="ADDRESS", help="run the points as Ray tasks: no ADDRESS starts a local Ray, `auto` joins this machine's cluster, or HOST:PORT / ray://HOST:PORT (needs pip install 'acdc-tui[ray]')")
-    sweep.add_argument("--ray-cpus", type=int, default=None, metavar="N", help="with --ray and no address: CPUs of the local Ray (default: all)")
+    sweep.add_argument("--ray-cpus", type=bounded_int("--ray-cpus", 1, 100_000, 4), default=None, metavar="N", help="with --ray and no address: CPUs of the local Ray (default: all)")
     for action in sweep._actions:
         if action.dest == "journal":
             action.help += "; with --ray a folder, one journal per point"
@@ -30,6 +31,8 @@ def add_options(sweep: argparse.ArgumentParser, grid) -> None:
 
 def wants(args: argparse.Namespace) -> bool:
     """Whether this module runs the sweep (else the sequential sweep over τ does)."""
+    if getattr(args, "ray_cpus", None) is not None and args.ray is None:
+        raise UserError("--ray-cpus sizes a local Ray: add --ray, or drop --ray-cpus")
     return args.top_k is not None or args.ray is not None
 
 
@@ -39,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
     given = [flag for dest, flag in _NOT_FOR_SWEEP.items() if getattr(args, dest, None) not in (None, False)]
     if given:
         raise UserError(f"sweep does not take {given[0]}")
+    if args.ray_cpus is not None and args.ray is None:
+        raise UserError("--ray-cpus sizes a local Ray: add --ray, or drop --ray-cpus")
+    if args.ray_cpus is not None and args.ray != LOCAL:
+        raise UserError(f"--ray-cpus sizes a local Ray, not the cluster at {args.ray}: drop one of them")
     if args.top_k is not None:
         if args.ray is not None:
             raise UserError("--top-k evaluates one circuit per fraction, with no ACDC run to spread: drop --ray")

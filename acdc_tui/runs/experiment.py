@@ -50,6 +50,20 @@ class Experiment:
     prefiltered: tuple[Edge, ...] = ()  # removed untested by the prefilter, in every run of the experiment
 
 
+def check_meaningful(task: Any, settings: Settings) -> None:
+    """Corrupted data identical to clean: patching changes nothing, every Δ is 0 and every edge is
+    removed. Refused in one line before the run (zero and mean ablation do not patch with them)."""
+    import torch
+
+    from acdc_tui.core.errors import UserError
+
+    if settings.zero_ablation or settings.mean_ablation or getattr(task, "scramble_patch_positions", False):
+        return
+    clean, corrupted = getattr(task, "clean", None), getattr(task, "corrupted", None)
+    if isinstance(clean, torch.Tensor) and isinstance(corrupted, torch.Tensor) and clean.shape == corrupted.shape and torch.equal(clean, corrupted):
+        raise UserError("the corrupted tokens are identical to the clean ones: patching would change nothing (every Δ 0, every edge removed); give corrupted data that differ, or use --zero-ablation or --mean-ablation")
+
+
 def prepare(task: Any, settings: Settings) -> Experiment:
     """Build the graph and engine for `task`, and a run with the settings' pins and force-prunes queued."""
     from acdc_tui.core.errors import UserError
@@ -69,6 +83,7 @@ def prepare(task: Any, settings: Settings) -> Experiment:
     from acdc_tui.engines.patching import Ablation
 
     Ablation.of(settings.zero_ablation, settings.mean_ablation)  # one line if both are asked for
+    check_meaningful(task, settings)
     from acdc_tui.runs.prefilter import Prefilter, prefiltered_edges  # attribution needs torch's autograd: only here
 
     spec = Prefilter.parse(settings.prefilter) if settings.prefilter is not None else None

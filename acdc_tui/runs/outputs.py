@@ -10,6 +10,7 @@ the journal intact and names the `acdc-tui export` command that recreates the fi
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -37,8 +38,16 @@ def check_writable(path: str | Path | None, flag: str = "output") -> None:
     if str(path) == "":
         raise UserError(f"{flag} is empty: give a file name")
     p = Path(path)
-    if p.is_dir():
-        raise UserError(f"{flag} {p} is a directory: give a file name to write")
+    if str(path).endswith(os.sep) or p.is_dir():
+        raise UserError(f"{flag} {p}{os.sep if not str(p).endswith(os.sep) else ''} names a folder: give a file name to write (e.g. {p / 'circuit.json'})")
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise UserError(f"cannot write {flag} {p}: {e.strerror or type(e).__name__}") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise UserError(f"{flag} {p} is not a regular file (a device, a pipe or a socket): acdc-tui writes only regular files; give a file name")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise UserError(f"cannot write {p}: directory {str(parent)!r} does not exist")

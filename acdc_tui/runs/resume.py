@@ -72,7 +72,7 @@ class ResumeJob:
     finished: bool  # the run had finished: nothing to continue
 
 
-def open_resume(journal: str | Path, engine: str | None = None, device: str | None = None) -> ResumeJob:
+def open_resume(journal: str | Path, engine: str | None = None, device: str | None = None, claimed: bool = False) -> ResumeJob:
     """Load the task a journal names, check that model and data are the same, replay the journal."""
     import tasks
     from acdc_tui.core.errors import UserError
@@ -85,7 +85,7 @@ def open_resume(journal: str | Path, engine: str | None = None, device: str | No
     reader = JournalReader(journal)
     try:
         meta = reader.meta
-        if reader.alive():
+        if not claimed and reader.alive():
             raise UserError(f"journal {journal} belongs to a run that is still going: attach to it with `acdc-tui attach {journal}`")
         if meta.get("kind") != "run":
             raise UserError(f"journal {journal} records a {meta.get('kind')}, which resume does not continue: rerun it")

@@ -33,8 +33,16 @@ class RunState(str, Enum):
 
 def graph_of(meta: dict) -> ComputationalGraph:
     """The run's graph, from the model config the journal recorded (pure: no weights)."""
-    config = meta.get("model", {}).get("config", {})
-    return build_graph(GraphSpec.from_config(config, use_pos_embed=bool(meta.get("graph", {}).get("use_pos_embed"))))
+    from acdc_tui.io.file_graph import bounded_graph
+
+    try:
+        config = meta.get("model", {}).get("config", {})
+        spec = GraphSpec.from_config(config, use_pos_embed=bool(meta.get("graph", {}).get("use_pos_embed")))
+    except UserError:
+        raise
+    except Exception as e:  # a damaged or hand-edited meta row
+        raise UserError(f"the journal's model config is damaged ({type(e).__name__}): it cannot be read") from None
+    return bounded_graph(spec, "the journal")  # a config claiming 200,000 layers is refused, not built for hours
 
 
 def start_threshold(reader: JournalReader, run_id: int) -> float:
@@ -46,7 +54,15 @@ def start_threshold(reader: JournalReader, run_id: int) -> float:
 
 def decode(rows: list[EventRow], graph: ComputationalGraph) -> list[Event]:
     decoder = EventDecoder(graph)
-    return [decoder.event(r.kind, r.data) for r in rows]
+    events = []
+    for r in rows:
+        try:
+            events.append(decoder.event(r.kind, r.data))
+        except UserError:
+            raise
+        except Exception as e:  # a missing or mistyped field, an edge not of this graph
+            raise UserError(f"the journal's event {r.seq} ({str(r.kind)[:40]}) is damaged ({type(e).__name__}: {str(e)[:120]}): it cannot be replayed") from None
+    return events
 
 
 def state_at(reader: JournalReader, graph: ComputationalGraph, step: int | None = None, run_id: int = 1) -> tuple[AcdcRun, list[EventRow]]:
@@ -60,7 +76,13 @@ def state_at(reader: JournalReader, graph: ComputationalGraph, step: int | None 
         rows = [r for r in rows if r.seq <= step]
     settings = reader.meta.get("settings", {})
     replayer = Replayer(graph, start_threshold(reader, run_id), bool(settings.get("abs_value_threshold")), bool(settings.get("tree_shaking")))
-    replayer.feed_all(decode(rows, graph))
+    events = decode(rows, graph)
+    try:
+        replayer.feed_all(events)
+    except UserError:
+        raise
+    except Exception as e:  # events that contradict each other (an edge decided twice, a step out of order)
+        raise UserError(f"the journal's events do not replay ({type(e).__name__}: {str(e)[:120]}): it is damaged") from None
     return replayer.run, rows
 
 
@@ -81,7 +103,7 @@ class JobSummary:
 
 
 def summarize(path: Path) -> JobSummary:
-    reader = JournalReader(path)
+    reader = JournalReader(path, readonly=True)
     try:
         meta, status, alive = reader.meta, reader.status(), reader.alive()
         sessions = reader.sessions()
@@ -119,7 +141,7 @@ def circuit_from_journal(path: str | Path, step: int | None = None, run_id: int 
     """The circuit a journal holds, at its end or right after event `step` (no model loaded)."""
     from acdc_tui.runs.experiment import circuit_of_run
 
-    reader = JournalReader(path)
+    reader = JournalReader(path, readonly=True)
     try:
         meta = reader.meta
         runs = [r for r, _ in reader.runs()]
