@@ -34,9 +34,10 @@ UNSUPPORTED = {
 "use_NTK_by_parts_rope": "NTK-by-parts rotary scaling",
     "use_yarn_rope": "YaRN rotary scaling", "use_attention_sinks": "attention sinks", "norm_topk_prob": "mixture-of-experts MLPs",
     "load_in_4bit": "quantized weights",
+    # TransformerLens's Gemma-2 configs: its weight layout and embedding scale are not checked against
+    # ours; Hugging Face Gemma-2 checkpoints (--model) and our own key `post_norms` are the way in
+    "use_normalization_before_and_after": "norms after attention and MLP in TransformerLens's Gemma-2 form; acdc-tui's own key is 'post_norms'",
 }
-# TransformerLens's name for Gemma-2's norms before and after attention and MLP: our `post_norms`.
-ALIASES = {"use_normalization_before_and_after": "post_norms"}
 SOFTCAP_OFF = (None, -1, -1.0, 0, 0.0)
 BIGGEST = 2**31  # no size in any real model comes near; larger ones are typos, and would overflow allocations
 
@@ -132,7 +133,6 @@ def parse_config(raw: Mapping[str, Any], where: str = "config.json") -> ModelCon
     values: dict[str, Any] = {}
     extra: dict[str, Any] = {}
     for key, value in raw.items():
-        key = ALIASES.get(key, key)
         if key in UNSUPPORTED:
             if value not in (None, False, 0, *SOFTCAP_OFF):
                 raise UserError(f"{where} sets {key!r} ({UNSUPPORTED[key]}), which acdc-tui's transformer does not have: remove it or use a model without it")
