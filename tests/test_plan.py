@@ -33,7 +33,7 @@ def test_plan_json_counts_gpt2_small_graph_exactly(gpt2_shaped_dir, capsys):
     assert plan["memory_peak_bytes"] > plan["model_bytes"] > 0
     assert plan["seconds_per_tested_edge"] > 0 and plan["seconds_all_edges"] == pytest.approx(plan["seconds_per_tested_edge"] * 32923)
     lo, hi = plan["seconds_typical"]
-    assert 0 < lo < hi < plan["seconds_all_edges"]
+    assert 0 < lo < hi <= plan["seconds_all_edges"]
 
 
 def test_plan_edge_count_matches_the_graph(small_task_dir, capsys):

@@ -13,8 +13,8 @@ each layer's receivers on this machine and device (the fast engine's incremental
 clean reference state, without touching its memo or reference, so a later run's decisions are
 unaffected). An edge into a lower layer costs more: everything downstream that reads it is
 recomputed. The time if every edge were tested is the sum over layers; a run tests only the edges
-into receivers still connected to the output, so the typical range is a fraction of it
-(TYPICAL_TESTED, from the measured runs in docs/cost.md).
+into receivers still connected to the output, so the typical range counts 3 to 12 tests per receiver
+in each layer, at most its edges (TYPICAL_TESTS_PER_RECEIVER, from the measured runs in docs/cost.md).
 """
 
 from __future__ import annotations
@@ -29,7 +29,10 @@ from acdc_tui.core.errors import UserError
 
 ENGINE_UNITS = 7.5  # fast engine caches, in units of S x B x P x D x element bytes (7.0 measured on gpt2-small)
 FORWARD_UNITS = 1.5  # one evaluation's working set on top (activations of every recomputed stage)
-TYPICAL_TESTED = (0.10, 0.35)  # share of the all-edges time a run typically spends (τ 0.01-0.1, measured)
+# A run tests the edges into receivers still connected to the output: in every layer of a GPT-2-shaped
+# run about 3-8 tests per receiver (300-670 per layer, 86 receivers), every edge of a small model's
+# lower layers. The typical range: between 3 and 12 tests per receiver per layer, at most its edges.
+TYPICAL_TESTS_PER_RECEIVER = (3, 12)
 MEMORY_ENV = "ACDC_TUI_MEMORY_LIMIT"
 _UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 2**10, "kib": 2**10, "m": 2**20, "mb": 2**20, "mib": 2**20, "g": 2**30, "gb": 2**30, "gib": 2**30, "t": 2**40, "tb": 2**40, "tib": 2**40}
 
@@ -150,8 +153,13 @@ def graph_layers(graph) -> dict[int, dict]:
         if layer is None:
             layer = -1  # the inputs (embeddings)
         layers.setdefault(layer, {"nodes": 0, "edges": 0})["nodes"] += 1
+    receivers: dict[int, set] = {}
     for e in graph.tested_edges:
-        layers.setdefault(edge_layer(e, n), {"nodes": 0, "edges": 0})["edges"] += 1
+        layer = edge_layer(e, n)
+        layers.setdefault(layer, {"nodes": 0, "edges": 0})["edges"] += 1
+        receivers.setdefault(layer, set()).add(e.receiver)
+    for layer, nodes in receivers.items():
+        layers[layer]["receivers"] = len(nodes)
     return layers
 
 
@@ -241,7 +249,10 @@ def calibrate(exp, plan: Plan, per_layer: int = 3) -> Plan:
             total_seconds += cost * len(edges)
     plan.seconds_all_edges = total_seconds
     plan.seconds_per_tested_edge = total_seconds / total_edges if total_edges else None
-    plan.seconds_typical = (TYPICAL_TESTED[0] * total_seconds, TYPICAL_TESTED[1] * total_seconds)
+    plan.seconds_typical = tuple(
+        sum(min(row["edges"], k * row.get("receivers", 0)) * row.get("seconds_per_tested_edge", 0.0) for row in plan.layers.values() if row.get("edges"))
+        for k in TYPICAL_TESTS_PER_RECEIVER
+    )
     return plan
 
 
