@@ -13,7 +13,7 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from acdc_tui.cli import attribute_cmd, diff_cmd, explore_cmd, journal_cmd, run_cmd, serve_cmd, sweep_cmd
+from acdc_tui.cli import attribute_cmd, diff_cmd, explore_cmd, journal_cmd, plan_cmd, run_cmd, serve_cmd, sweep_cmd
 from acdc_tui.cli.circuit_file_options import add_format_option, add_pins_from_option, pins_from
 from acdc_tui.core.errors import UserError
 
@@ -111,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     explore_cmd.add_attach_parser(sub)
     _add_sweep_parser(sub)
     attribute_cmd.add_parser(sub)
+    plan_cmd.add_parser(sub, _add_run_options)
     sub.add_parser("tasks", help="list the builtin tasks")
     dot = sub.add_parser("dot", help="convert a circuit JSON file to Graphviz DOT")
     dot.add_argument("circuit")
@@ -305,6 +306,7 @@ COMMANDS = {
     "diff": lambda args: diff_cmd.run(args),
     "serve": lambda args: serve_cmd.run(args),
     "attribute": lambda args: attribute_cmd.run(args),
+    "plan": lambda args: plan_cmd.run(args),
 }
 
 

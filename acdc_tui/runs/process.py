@@ -21,7 +21,7 @@ from acdc_tui.runs.journal.codec import EventDecoder
 from acdc_tui.runs.journal.schema import CommandKind, CommandStatus
 from acdc_tui.runs.journal.writer import JournalWriter
 from acdc_tui.runs.outputs import Outputs, write_outputs
-from acdc_tui.runs.progress import Progress
+from acdc_tui.runs.progress import LayerCosts, Progress, decided_keys
 from acdc_tui.runs.resume import rebuild_run
 
 POLL_S = 0.05  # how often a running loop looks for commands
@@ -72,7 +72,7 @@ class RunLoop:
         self.mode = Mode.RUNNING if autorun else Mode.PAUSED
         self.decoder = EventDecoder(exp.graph)
         self.busy = 0.0  # seconds spent stepping: pauses do not spoil the rate and the ETA
-        self.progress = Progress(self.run.total, clock=lambda: self.busy)
+        self.progress = Progress(self.run.total, clock=lambda: self.busy, costs=LayerCosts.of_graph(exp.graph, decided_keys(self.run)))
         self.progress.done = self.run.done
         self._stop_when: Callable[[Event, int], bool] | None = None
         self._n_in_step = 0
@@ -102,7 +102,8 @@ class RunLoop:
             "current_node": None if node is None else [node.name, node.head],
             "elapsed": round(self.busy, 3),
             "rate": progress.rate,
-            "eta": progress.eta,
+            "eta": progress.eta,  # the per-layer cost model's (runs/progress.py)
+            "eta_layers": progress.costs.snapshot() if progress.costs is not None else None,
             "complete": self.complete,
             "updated": time.time(),
         }
@@ -193,9 +194,7 @@ class RunLoop:
         for event in events:
             self.events.append(event)
             self.writer.append(self.run_id, event, command_id)
-            if isinstance(event, (EdgeTested, EdgeForced, NodeSkipped, EdgesPrefiltered)):
-                self.progress.done = event.done
-                self.progress.tested += isinstance(event, (EdgeTested, EdgeForced))
+            self.progress.on_event(event)
             for sink in self.sinks:
                 sink.on_event(event, self.run)
 
