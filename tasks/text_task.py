@@ -186,7 +186,8 @@ def _ids(tokenizer, text: str, special: bool) -> list[int]:
 
 
 class Encoder:
-    """Texts -> token ids under a BOS mode; `problem` is a one-line refusal of the tokenizer itself."""
+    """Texts -> token ids under a BOS mode (auto: as `tokenizer(text)` encodes them, refused in one line
+    if that appends special tokens after the text; on: bos_token + the bare text; off: the bare text)."""
 
     def __init__(self, tokenizer, mode: str) -> None:
         if mode not in BOS_MODES:
@@ -206,8 +207,9 @@ class Encoder:
         full = _ids(self.tokenizer, text, True)
         k = len(full) - len(plain)
         if k < 0 or full[k:] != plain:
-            names = self.tokenizer.convert_ids_to_tokens(full[len(full) - max(k, 1):])
-            raise UserError(f"the tokenizer adds special tokens after the text ({', '.join(map(repr, names))}), so the last position would not be the prompt's last token: pass --bos on or --bos off (both encode the text without the tokenizer's special tokens)")
+            start = next((p for p in range(max(k, 0) + 1) if full[p : p + len(plain)] == plain), None)
+            after = "" if start is None else f" ({', '.join(repr(t) for t in self.tokenizer.convert_ids_to_tokens(full[start + len(plain):]))})"
+            raise UserError(f"the tokenizer adds special tokens after the text{after}, so the last position would not be the prompt's last token: pass --bos on or --bos off (both encode the text without the tokenizer's special tokens)")
         self.added.add(k == 1 and self.bos_id is not None and full[0] == self.bos_id)
         return full
 

@@ -210,7 +210,7 @@ def test_bos_follows_the_tokenizer_or_the_option(tmp_path, tokenizer_bos, mode):
     text = task.config["text"]
     added = tokenizer_bos if mode == "auto" else mode == "on"
     assert text["bos"] == mode and text["bos_added"] is added
-    assert (task.clean[:, 0] == 1).all() is added or bool((task.clean[:, 0] == 1).all()) == added  # <bos> is id 1
+    assert bool((task.clean[:, 0] == 1).all()) is added  # <bos> is id 1
     assert task.clean.shape[1] == 14 + added
     assert text["tokenizer_sha256"].startswith("sha256:") and len(text["tokenizer_sha256"]) == 71
 
@@ -241,7 +241,6 @@ def test_answer_metrics_equal_a_hand_computation_from_transformers_logits(gpt2_d
         hand["logit_diff"].append(-(last[i, a].mean() - last[i, w].mean()))
         hand["prob_diff"].append(-(p[a].mean() - p[w].mean()))
         hand["nll"].append(-lp[a].mean())
-    ours = backend_logits = None
     from acdc_tui.models import backend
 
     backend_logits = backend.logits(task.model, task.clean)
@@ -391,3 +390,19 @@ def test_text_run_resumes_with_its_prompts_and_bos(gpt2_dir, tmp_path, capsys):
 def test_parser_accepts_a_byte_order_mark_and_crlf():
     rows, problems = parse_prompts(("\ufeff" + _line() + "\r\n\r\n" + _line(answer=[" Mary", " Kate"]) + "\r\n").encode(), "p.jsonl")
     assert problems == [] and [r.line for r in rows] == [1, 3] and rows[1].answer == (" Mary", " Kate")
+
+
+def test_bos_auto_refuses_a_tokenizer_that_appends_special_tokens(gpt2_dir, tmp_path):
+    from tokenizers import processors
+    from transformers import PreTrainedTokenizerFast
+
+    d = _task_with_rows(gpt2_dir[0], tmp_path, [_line()])
+    tok = PreTrainedTokenizerFast.from_pretrained(str(gpt2_dir[0]))
+    backend_tok = tok.backend_tokenizer
+    backend_tok.post_processor = processors.TemplateProcessing(single="<bos> $A <eos>", special_tokens=[("<bos>", 1), ("<eos>", 2)])
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (d / name).unlink()
+    PreTrainedTokenizerFast(tokenizer_object=backend_tok, bos_token="<bos>", eos_token="<eos>", unk_token="<unk>").save_pretrained(d)
+    with pytest.raises(UserError, match=r"^the tokenizer adds special tokens after the text \('<eos>'\), so the last position would not be the prompt's last token: pass --bos on or --bos off"):
+        tasks.load_task(task_dir=str(d))
+    assert tasks.load_task(task_dir=str(d), bos="on").config["text"]["bos_added"] is True
