@@ -135,3 +135,12 @@ def test_disk_full_ends_the_run_in_one_line_with_a_resumable_journal(tmp_path):
     assert err.splitlines()[-1].startswith("acdc-tui: error: the disk is full"), p.stderr  # after the progress lines: one line
     r = _cli(tmp_path, "resume", str(journal), "--quiet")
     assert r.returncode == 0, r.stderr
+
+
+def test_acdc_tui_output_naming_a_file_is_one_line(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    for args in (["ps"], ["run", "--task", "tracr-reverse", "--threshold", "0.1", "--quiet"]):
+        p = _cli(tmp_path, *args, env={"ACDC_TUI_OUTPUT": str(tmp_path / "afile")})
+        err = p.stderr.strip()
+        assert p.returncode != 0 and "is not a folder" in err and "\n" not in err.splitlines()[-1] and "Traceback" not in err, p.stderr
+    assert (tmp_path / "afile").read_text() == "x"
