@@ -66,7 +66,7 @@ def straight(task: str):
 
 async def select_edge(app, pilot, edge) -> None:
     """Pick `edge` in the Edges tab with the keyboard: filter to it, then move onto its row."""
-    await pilot.press("slash")  # the Edges tab's filter, its old text selected
+    await pilot.press("2", "slash")  # the Edges tab's filter, its old text selected
     await pilot.press(*f"{edge.sender.label} {edge.receiver.label}")
     await pilot.press("enter")
     table = app.query_one(EdgeTable)

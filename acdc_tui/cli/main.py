@@ -42,7 +42,7 @@ def _add_run_options(p: argparse.ArgumentParser, threshold_required: bool = True
     src = p.add_mutually_exclusive_group()
     src.add_argument("--task", help="builtin task name (default tracr-reverse; see `acdc-tui tasks`)")
     src.add_argument("--task-dir", help="directory with config.json, weights.pt, tokens.pt; or a Hugging Face checkpoint with its tokenizer files and prompts.jsonl")
-    p.add_argument("--model", metavar="PATH", help="replace the task's model by a local Hugging Face checkpoint directory (offline)")
+    p.add_argument("--model", metavar="PATH", help=f"replace the task's model by a local Hugging Face checkpoint directory, read offline (model types: {', '.join(_model_types())})")
     p.add_argument("--prompts", metavar="FILE", help="text prompts (JSONL: clean, corrupted, optional answer, wrong), tokenized by the tokenizer of --model DIR or --task-dir DIR")
     p.add_argument("--bos", choices=("auto", "on", "off"), default=None, help="text prompts: start each with the tokenizer's BOS as the tokenizer does (auto, the default), always (on) or never (off)")
     p.add_argument("--threshold", "-t", type=_threshold, required=threshold_required, default=None if threshold_required else DEFAULT_THRESHOLD, help="τ: an edge is removed if the metric rises by less than this" + ("" if threshold_required else f" (default {DEFAULT_THRESHOLD})"))
@@ -65,6 +65,12 @@ def _add_run_options(p: argparse.ArgumentParser, threshold_required: bool = True
     p.add_argument("--headless", action="store_true", help="no UI: log, progress and JSON only")
 
 
+def _model_types() -> list[str]:
+    from acdc_tui.core.architecture.families import supported_model_types
+
+    return supported_model_types()
+
+
 EXPLORER_USAGE = "acdc-tui [--task NAME | --task-dir DIR] [--threshold T] [run options] | acdc-tui COMMAND ..."
 
 
@@ -74,7 +80,7 @@ def build_explorer_parser() -> argparse.ArgumentParser:
     _add_run_options(p, threshold_required=False)
     for action in p._actions:
         if action.dest == "out":
-            action.help = f"where Export (e) writes the circuit JSON (default {DEFAULT_OUT_DIR / 'circuit.json'})"
+            action.help = "where Export (e) writes the circuit JSON (default: beside the run's journal, named after the run)"
     _add_explorer_options(p)
     run_cmd.add_job_options(p)
     return p
@@ -96,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         usage=EXPLORER_USAGE,
         description="Automatic Circuit DisCovery (ACDC) for TransformerLens models. With no command, or with run options only, opens the explorer (a terminal UI) on the task; `acdc-tui --help-explorer` lists its options.",
     )
-    sub = parser.add_subparsers(dest="command", parser_class=OneLineParser)
+    sub = parser.add_subparsers(dest="command", parser_class=OneLineParser, prog="acdc-tui")  # `acdc-tui run [-h] ...`, not the explorer's usage
     browse = sub.add_parser("open", help="browse a circuit file (acdc-tui JSON, EAP-IG JSON, reference .pth) or a journal (JOURNAL@STEP: as it stood then) in the explorer; no model needed")
     browse.add_argument("circuit")
     browse.add_argument("--ascii", action="store_true", help="draw with ASCII only")

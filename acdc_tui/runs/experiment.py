@@ -163,7 +163,8 @@ def circuit_of_run(run: AcdcRun, task_info: dict, model_info: dict, base_setting
     from acdc_tui.io.circuit import Circuit, CircuitEdge
 
     records = run.records.values()
-    edges = [CircuitEdge(r.edge.sender, r.edge.receiver, r.edge.type, r.present, r.delta, r.pinned, r.forced, r.seq, r.decided_by) for r in records]
+    dangling = run.dangling()
+    edges = [CircuitEdge(r.edge.sender, r.edge.receiver, r.edge.type, r.present, r.delta, r.pinned, r.forced, r.seq, r.decided_by, r.edge.key in dangling) for r in records]
     decided = sum(1 for r in records if r.edge.tested and r.decided_by is not None)
     return Circuit(
         task=task_info,
@@ -175,7 +176,8 @@ def circuit_of_run(run: AcdcRun, task_info: dict, model_info: dict, base_setting
             "force_prunes": [f"{r.edge.sender}->{r.edge.receiver}" for r in records if r.forced],
         },
         metrics={"initial": run.initial_metric, "final": run.current_metric, **metrics},
-        summary={"edges_total": run.total, "edges_kept": run.kept(), "edges_decided": decided, "elapsed_s": round(elapsed_s, 3)},
+        summary={"edges_total": run.total, "edges_kept": run.kept(), "edges_decided": decided, "elapsed_s": round(elapsed_s, 3),
+                 **({"edges_dangling": sum(1 for k in dangling if run.graph.edge(*k).tested)} if dangling else {})},
         edges=edges,
         complete=complete,
         acdc_tui_version=__version__,

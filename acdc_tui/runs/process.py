@@ -9,13 +9,13 @@ and progress), and it never imports the UI.
 from __future__ import annotations
 
 import time
-from enum import Enum
 from typing import Callable, Protocol, Sequence
 
 from acdc_tui.core.algorithm import AcdcRun, ends_edge_step, ends_node_step
 from acdc_tui.core.errors import UserError
 from acdc_tui.core.events import EdgeForced, EdgesPrefiltered, EdgeTested, Event, NodeSkipped, RunFinished
 from acdc_tui.core.graph import Edge, parse_edge
+from acdc_tui.runs.driver import RunMode
 from acdc_tui.runs.experiment import Experiment, to_circuit
 from acdc_tui.runs.journal.codec import EventDecoder
 from acdc_tui.runs.journal.schema import CommandKind, CommandStatus
@@ -29,12 +29,7 @@ IDLE_POLL_S = 0.1  # ... a paused or finished one
 CLIENT_GRACE_S = 5.0  # a finished run waits this long after its last client left
 
 
-class Mode(str, Enum):
-    PAUSED = "paused"
-    RUNNING = "running"
-    STEPPING = "stepping"
-    FINISHED = "finished"
-    STOPPED = "stopped"
+Mode = RunMode  # the run loop's modes: PAUSED, RUNNING, STEPPING, FINISHED, STOPPED of the one RunMode
 
 
 ACTIVE = (Mode.RUNNING, Mode.STEPPING)

@@ -6,29 +6,19 @@ Used by `export`, `ps`, `attach` and the explorer: all read the journal, none lo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
 from acdc_tui.core.algorithm import AcdcRun
 from acdc_tui.core.errors import UserError
 from acdc_tui.core.events import Event, RunFinished
 from acdc_tui.core.graph import ComputationalGraph, GraphSpec, build_graph
+from acdc_tui.runs.driver import RunMode
 from acdc_tui.runs.journal.codec import EventDecoder
 from acdc_tui.runs.journal.reader import EventRow, JournalReader
 from acdc_tui.runs.journal.replay import Replayer
 
 
-class RunState(str, Enum):
-    """What `ps` shows: the run process's mode while it lives, how it ended otherwise."""
-
-    LOADING = "loading"
-    RUNNING = "running"
-    PAUSED = "paused"
-    STEPPING = "stepping"
-    FINISHED = "finished"
-    STOPPED = "stopped"
-    FAILED = "failed"
-    CRASHED = "crashed"  # the process died without a word: kill -9, out of memory, power
+RunState = RunMode  # what `ps` shows: the run process's mode while it lives, how it ended otherwise
 
 
 def graph_of(meta: dict) -> ComputationalGraph:
@@ -112,7 +102,7 @@ def summarize(path: Path) -> JobSummary:
         reader.close()
     finished = bool(last) and last[-1].kind == "RunFinished" and last[-1].data.get("complete") and not last[-1].superseded
     if alive:
-        state = RunState(status.get("mode", "running")) if status.get("mode") in RunState._value2member_map_ else RunState.RUNNING
+        state = RunMode.of(status.get("mode", "running"), RunMode.RUNNING)
     elif finished:
         state = RunState.FINISHED
     else:
