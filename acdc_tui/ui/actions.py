@@ -67,14 +67,6 @@ EDGES_ACTIONS = [
     Action("s", "cycle_sort", "Sort", "sort the Edges tab by the next column (visiting order, Δ, step, ...)", "edges", footer=True),
     Action("S", "reverse_sort", "Reverse sort", "reverse the Edges tab's order", "edges"),
 ]
-CIRCUIT_HELP = {  # fuller words for the Circuit widget's own bindings
-    "expand": "expand the selected head or MLP into its hook points (again: aggregate it)",
-    "expand_all": "expand every head and MLP (again: aggregate them all)",
-    "toggle_dead": "show or hide dead units",
-    "toggle_focus": "focus on the selection's neighbourhood, or show the whole circuit",
-    "hops(-1)": "fewer hops around the selection",
-    "hops(1)": "more hops around the selection",
-}
 NAV_KEYS = [  # keys the widgets handle themselves (moving around), listed in F1 and the docs
     ("tab", "move focus: side bar, tabs, table, log"),
     ("arrows", "move in the tree, the grid, the table; scroll the DAG and the log"),
@@ -82,7 +74,7 @@ NAV_KEYS = [  # keys the widgets handle themselves (moving around), listed in F1
     ("enter", "select the cell or row under the cursor"),
     ("ctrl+p", "command palette: every action by name"),
 ]
-READABLE = {"comma": ",", "full_stop": ".", "less_than_sign": "<", "greater_than_sign": ">", "slash": "/", "left_square_bracket": "[", "right_square_bracket": "]", "f1": "F1"}
+READABLE = {"comma": ",", "full_stop": ".", "less_than_sign": "<", "greater_than_sign": ">", "slash": "/", "left_square_bracket": "[", "right_square_bracket": "]", "f1": "F1", "minus": "-", "plus": "+"}
 
 
 def key_display(key: str) -> str:
@@ -91,9 +83,9 @@ def key_display(key: str) -> str:
 
 
 def circuit_actions() -> list[Action]:
-    from acdc_tui.ui.widgets.circuit_view import CircuitView
+    from acdc_tui.ui.widgets.circuit_view import CIRCUIT_ACTIONS
 
-    return [Action(b.key, b.action, b.description, CIRCUIT_HELP.get(b.action, b.description), "circuit") for b in CircuitView.BINDINGS if isinstance(b, Binding)]
+    return [Action(key, action, title, help_text, "circuit") for key, action, title, help_text in CIRCUIT_ACTIONS]
 
 
 def all_actions() -> list[Action]:
