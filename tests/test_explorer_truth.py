@@ -47,7 +47,7 @@ def comparable(path) -> dict:
 
 
 async def select_edge(app, pilot, edge) -> None:
-    await pilot.press("slash")
+    await pilot.press("2", "slash")  # the Edges tab's filter
     await pilot.press(*f"{edge.sender.label} {edge.receiver.label}")
     await pilot.press("enter")
     table = app.query_one(EdgeTable)
@@ -91,7 +91,8 @@ async def test_export_in_the_past_writes_the_state_shown_as_export_step_does(tmp
 async def test_a_finished_run_attached_from_its_journal_exports_without_a_run_process(tmp_path, local_runs):
     journal = tmp_path / "done.journal"
     run = LocalRun(experiment("tracr-proportion"), journal, autorun=True)
-    run.close()  # finished, its loop gone: only the journal is left
+    run.thread.join(60)  # finished; with no client attached its loop ends by itself
+    run.close()  # only the journal is left
     app = ExplorerApp(client=RunClient(journal))
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: ready(app) and not app.client.alive)
@@ -159,7 +160,9 @@ def test_attach_without_a_journal_picks_the_live_run_most_recently_active(tmp_pa
     idle = LocalRun(experiment("tracr-proportion"), tmp_path / "b-idle.journal")
     local_runs += [busy, idle]
     finished = tmp_path / "c-newest.journal"
-    LocalRun(experiment("tracr-proportion"), finished, autorun=True).close()  # the newest journal, but no run lives there
+    done = LocalRun(experiment("tracr-proportion"), finished, autorun=True)
+    done.thread.join(60)
+    done.close()  # the newest journal, but no run lives there
     time.sleep(1.1)
     _step_once(busy.journal)
     end = time.monotonic() + 20
