@@ -23,7 +23,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--prompts", metavar="FILE", help="text prompts (JSONL), tokenized by the tokenizer of --model DIR or --task-dir DIR")
     p.add_argument("--bos", choices=("auto", "on", "off"), default=None, help="text prompts: the tokenizer's BOS as it does (auto), always (on) or never (off)")
     p.add_argument("--method", default=Method.EAP_IG.value, help="eap (gradient on the clean run) or eap-ig (integrated gradients; default)")
-    p.add_argument("--steps", type=bounded_int("--steps", 1, 10_000, DEFAULT_STEPS), default=DEFAULT_STEPS, help=f"EAP-IG interpolation steps (default {DEFAULT_STEPS}, as MIB)")
+    p.add_argument("--steps", type=bounded_int("--steps", 0, 10_000, DEFAULT_STEPS), default=DEFAULT_STEPS, help=f"EAP-IG interpolation steps (default {DEFAULT_STEPS}, as MIB)")
     p.add_argument("--metric", help="metric name (default: the task's)")
     p.add_argument("--zero-ablation", action="store_true", help="ablate to zero instead of the patch (corrupted) data")
     p.add_argument("--mean-ablation", action="store_true", help="ablate to each sender's mean over the patch data, per position")

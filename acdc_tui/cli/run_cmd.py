@@ -208,6 +208,6 @@ def _add_continue_options(p: argparse.ArgumentParser, whose: str) -> None:
 def _path(value: str | None, flag: str = "path") -> Path | None:
     if value is not None and not value.strip():
         raise UserError(f"{flag} is empty: give a file name")
-    if value is not None and value.endswith(("/", os.sep)):
+    if value is not None and value.endswith(("/", os.sep)) and not Path(value).is_dir():
         raise UserError(f"{flag} {value} names a folder: give a file name to write (e.g. {value.rstrip('/')}/circuit.json)")
     return None if value is None else Path(value)

@@ -20,7 +20,7 @@ def add_options(sweep: argparse.ArgumentParser, grid) -> None:
     from acdc_tui.engines.attribution_method import DEFAULT_STEPS
 
     grid.add_argument("--top-k", metavar="METHOD", default=None, help="instead of ACDC over τ: the top-k circuits of attribution (eap or eap-ig) at MIB's edge fractions")
-    sweep.add_argument("--steps", type=bounded_int("--steps", 1, 10_000, DEFAULT_STEPS), default=DEFAULT_STEPS, help=f"with --top-k eap-ig: interpolation steps (default {DEFAULT_STEPS})")
+    sweep.add_argument("--steps", type=bounded_int("--steps", 0, 10_000, DEFAULT_STEPS), default=DEFAULT_STEPS, help=f"with --top-k eap-ig: interpolation steps (default {DEFAULT_STEPS})")
     sweep.add_argument("--fractions", metavar="F1,F2,...", default=None, help="with --top-k: edge fractions (default MIB's 0.001,0.002,0.005,0.01,0.02,0.05,0.1,0.2,0.5,1)")
     sweep.add_argument("--ray", nargs="?", const=LOCAL, default=None, metavar="ADDRESS", help="run the points as Ray tasks: no ADDRESS starts a local Ray, `auto` joins this machine's cluster, or HOST:PORT / ray://HOST:PORT (needs pip install 'acdc-tui[ray]')")
     sweep.add_argument("--ray-cpus", type=bounded_int("--ray-cpus", 1, 100_000, 4), default=None, metavar="N", help="with --ray and no address: CPUs of the local Ray (default: all)")
