@@ -19,7 +19,7 @@ from acdc_tui.cli.main import main
 from acdc_tui.core.errors import UserError, UserErrors
 from acdc_tui.core.metrics import answer_metric
 from tasks.text_task import KEYS, parse_prompts
-from tests.text_task_helpers import TEXT_FAMILIES, hf_logit_diff, ioi_rows, train_tokenizer, write_prompts, write_text_task
+from tests.text_task_helpers import TEXT_FAMILIES, UNDO, hf_logit_diff, ioi_rows, train_tokenizer, write_prompts, write_text_task
 
 ROOT = Path(__file__).parents[1]
 
@@ -320,6 +320,22 @@ def test_text_task_directory_end_to_end_on_both_engines(tmp_path, family):
         assert c["metrics"]["empty"] is not None and c["metrics"]["circuit"] is not None
     assert 0 < plain["summary"]["edges_kept"] < plain["summary"]["edges_total"], plain["summary"]
 
+
+
+@pytest.mark.parametrize(("family", "undo"), UNDO, ids=[f"{f}-{next(iter(u))}" for f, u in UNDO])
+def test_the_windows_and_soft_caps_bite_on_these_prompts(tmp_path, family, undo):
+    """The end-to-end cases above exercise the sliding windows and Gemma-2's soft caps: without them
+    transformers' logit difference on the same weights and prompts is another number, by far more than
+    the 1e-9 to which the end-to-end test compares the full-model metric with it."""
+    import copy
+
+    hf, tok, rows = write_text_task(tmp_path / family, family)
+    config = copy.deepcopy(hf.config)
+    for key, value in undo.items():
+        setattr(config, key, value)
+    without = type(hf)(config).eval()
+    without.load_state_dict(hf.state_dict())
+    assert abs(hf_logit_diff(without, tok, rows) - hf_logit_diff(hf, tok, rows)) > 1e-5
 
 def test_model_and_prompts_options_equal_the_task_directory(gpt2_dir, tmp_path):
     d = gpt2_dir[0]

@@ -7,6 +7,7 @@ parametrized over TEXT_FAMILIES picks it up.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -32,13 +33,52 @@ def _llama(vocab: int):
     return cfg
 
 
+def _gemma3_multimodal(vocab: int):
+    """model_type gemma3 (text + a tiny vision tower): acdc-tui runs its text decoder. The image tokens
+    get ids past the tokenizer's, so no prompt holds one."""
+    import transformers as T
+
+    text = dict(_common(vocab + 3), **GEMMA3_TEXT)
+    vision = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, image_size=28, patch_size=14)
+    return T.Gemma3Config(text_config=text, vision_config=vision, mm_tokens_per_image=4, image_token_index=vocab + 2, boi_token_index=vocab + 1, eoi_token_index=vocab)
+
+
+WINDOW = 4  # sliding windows shorter than the prompts (15 tokens with BOS): the window changes the logits
+# Gemma-3 text: a local (windowed, own rope base) and a global layer (linear-scaled rope), q/k norms
+GEMMA3_TEXT = dict(num_key_value_heads=2, head_dim=16, sliding_window=WINDOW, layer_types=["sliding_attention", "full_attention"], query_pre_attn_scalar=24,
+                   rope_parameters={"sliding_attention": {"rope_type": "default", "rope_theta": 100.0},
+                                    "full_attention": {"rope_type": "linear", "factor": 4.0, "rope_theta": 10000.0}})
+
+
+def _family(name: str, **kw):
+    return lambda vocab: getattr(__import__("transformers"), name)(**_common(vocab), **kw)
+
+
 TEXT_FAMILIES = {
     "gpt2": lambda v: __import__("transformers").GPT2Config(vocab_size=v, n_positions=CTX, n_embd=64, n_layer=2, n_head=4, initializer_range=INIT, bos_token_id=1, eos_token_id=2),
     "llama": _llama,  # with Llama-3 rope scaling
-    "qwen2": lambda v: __import__("transformers").Qwen2Config(**_common(v), num_key_value_heads=2),
-    "gpt_neox": lambda v: __import__("transformers").GPTNeoXConfig(**_common(v), rotary_pct=0.25, use_parallel_residual=True),
-    "mistral": lambda v: __import__("transformers").MistralConfig(**_common(v), num_key_value_heads=1, sliding_window=None),
+    "qwen2": _family("Qwen2Config", num_key_value_heads=2),
+    "gpt_neox": _family("GPTNeoXConfig", rotary_pct=0.25, use_parallel_residual=True),
+    "mistral": _family("MistralConfig", num_key_value_heads=1, sliding_window=None),
+    "mistral-window": _family("MistralConfig", num_key_value_heads=1, sliding_window=WINDOW),
+    "gemma": _family("GemmaConfig", num_key_value_heads=1, head_dim=16, pad_token_id=0, bos_token_id=1, eos_token_id=2),
+    # local/global layers, soft caps low enough to bite, a query scale other than head_dim
+    "gemma2": _family("Gemma2Config", num_key_value_heads=2, head_dim=16, sliding_window=WINDOW, attn_logit_softcapping=5.0, final_logit_softcapping=3.0,
+                      query_pre_attn_scalar=24, pad_token_id=0, bos_token_id=1, eos_token_id=2),
+    "gemma3_text": _family("Gemma3TextConfig", **GEMMA3_TEXT, pad_token_id=0, bos_token_id=1, eos_token_id=2),
+    "gemma3": _gemma3_multimodal,
+    "qwen3": _family("Qwen3Config", num_key_value_heads=2, head_dim=24, tie_word_embeddings=False),
+    "phi3": _family("Phi3Config", num_key_value_heads=2, partial_rotary_factor=0.5, sliding_window=WINDOW + 1, pad_token_id=None, bos_token_id=None, eos_token_id=None),
+    "olmo2": _family("Olmo2Config", num_key_value_heads=2, tie_word_embeddings=False, eos_token_id=None, pad_token_id=None),
 }
+
+# a family's random weights other than seed 0: seed 0's Gemma-2 prefers the distractor so strongly that
+# removing any edge lowers the metric, and ACDC prunes every edge (no circuit to compare)
+SEEDS = {"gemma2": 1}
+# config changes that undo what a family's prompts must exercise (a window shorter than the prompt, a
+# soft cap that bites): each changes transformers' own logit difference on ioi_rows
+UNDO = [("mistral-window", {"sliding_window": CTX}), ("phi3", {"sliding_window": CTX}), ("gemma2", {"sliding_window": CTX}),
+        ("gemma2", {"attn_logit_softcapping": None}), ("gemma2", {"final_logit_softcapping": None}), ("gemma3_text", {"sliding_window": CTX})]
 
 
 def train_tokenizer(directory: Path, texts: list[str], bos: bool = True):
@@ -87,7 +127,7 @@ def write_prompts(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def write_text_task(directory: Path, family: str, rows: list[dict] | None = None, seed: int = 0, bos: bool = True):
+def write_text_task(directory: Path, family: str, rows: list[dict] | None = None, seed: int | None = None, bos: bool = True):
     """A task directory: a random `family` checkpoint (initialised with a large std, norms and biases
     perturbed, so that edges matter and a conversion slip shows), its tokenizer and
     prompts.jsonl. Returns (the Hugging Face model, float32, eval; the tokenizer; the rows)."""
@@ -95,8 +135,9 @@ def write_text_task(directory: Path, family: str, rows: list[dict] | None = None
 
     rows = ioi_rows() if rows is None else rows
     tokenizer = train_tokenizer(directory, corpus(rows), bos=bos)
-    torch.manual_seed(seed)
-    hf = AutoModelForCausalLM.from_config(TEXT_FAMILIES[family](len(tokenizer))).eval()
+    torch.manual_seed(SEEDS.get(family, 0) if seed is None else seed)
+    # eager attention: the implementation with soft-capping, whose softmax float64_softmax can reach
+    hf = AutoModelForCausalLM.from_config(TEXT_FAMILIES[family](len(tokenizer)), attn_implementation="eager").eval()
     with torch.no_grad():
         for name, p in hf.named_parameters():
             if p.ndim == 1:  # norms and biases
@@ -109,7 +150,9 @@ def write_text_task(directory: Path, family: str, rows: list[dict] | None = None
 def float64_norms(hf) -> None:
     """Make the model's RMSNorms compute in the input's dtype. transformers computes them in float32
     even in a float64 model (`hidden_states.to(torch.float32)`), so without this its "float64" logits
-    carry float32 rounding; its rotary tables are float32 too, but so are ours (the same tables)."""
+    carry float32 rounding; its rotary tables are float32 too, but so are ours (the same tables).
+    Every RMSNorm by its class name: the pre-norms, Gemma-2/3's and OLMo-2's post-norms, and the q/k norms
+    of Gemma-3, Qwen3 (per head) and OLMo-2 (full width); Gemma's scale is 1 + w."""
     import types
 
     def forward(self, x):
@@ -122,16 +165,33 @@ def float64_norms(hf) -> None:
             module.forward = types.MethodType(forward, module)
 
 
+@contextlib.contextmanager
+def float64_softmax():
+    """transformers' eager attention takes its softmax in float32 (`softmax(..., dtype=torch.float32)`)
+    whatever the model's dtype: inside this block the softmax keeps the input's dtype."""
+    softmax = torch.nn.functional.softmax
+
+    def in_input_dtype(x, dim=None, _stacklevel=3, dtype=None):
+        return softmax(x, dim=dim)
+
+    torch.nn.functional.softmax = in_input_dtype
+    try:
+        yield
+    finally:
+        torch.nn.functional.softmax = softmax
+
+
 def hf_logit_diff(hf, tokenizer, rows: list[dict], bos: bool = True) -> float:
     """-(logit[answer] - logit[wrong]) at the last position, averaged over rows, by transformers itself
-    in float64 (RMSNorms kept in float64: float64_norms) with the sign ACDC minimises
+    in float64 (RMSNorms and the attention softmax kept in float64: float64_norms, float64_softmax; soft
+    caps and windows as transformers applies them) with the sign ACDC minimises
     (acdc_tui.core.metrics.answer_metric)."""
     import copy
 
     model = copy.deepcopy(hf).to(torch.float64)
     float64_norms(model)
     diffs = []
-    with torch.no_grad():
+    with torch.no_grad(), float64_softmax():
         for r in rows:
             ids = tokenizer(r["clean"], add_special_tokens=False)["input_ids"]
             ids = ([tokenizer.bos_token_id] if bos else []) + ids
