@@ -36,7 +36,7 @@ import torch
 from acdc_tui import allocator, threads
 from acdc_tui.core.architecture import NodeKind, hook_name
 from acdc_tui.core.graph import Absent, ComputationalGraph, Node
-from acdc_tui.core.metrics import Metric
+from acdc_tui.core.metrics import Metric, MetricFunction
 from acdc_tui.engines.fast.ablated import AblatedCapture
 from acdc_tui.engines.fast.forward_pass import ForwardPass, Variant
 from acdc_tui.engines.fast.layout import Layout, StageKind
@@ -68,7 +68,7 @@ class FastEngine:
         graph: ComputationalGraph,
         tokens: torch.Tensor,
         patch_tokens: torch.Tensor | None,
-        metric: Metric,
+        metric: Metric | MetricFunction,
         zero_ablation: bool = False,
         scramble_positions: bool = False,
         width: int | None = None,
@@ -113,15 +113,13 @@ class FastEngine:
 
     def _read_metric(self) -> None:
         """The positions the metric reads (all, if it does not say) and the function reading them."""
-        positions = getattr(self.metric, "positions", None)
-        on_selected = getattr(self.metric, "on_selected", None)
-        n_positions = self.shape.n_positions
-        if on_selected is None or positions is None:
+        metric, n_positions = Metric.of(self.metric), self.shape.n_positions
+        if metric.on_selected is None or metric.positions is None:
             self.positions = list(range(n_positions))
-            self.read = on_selected or self.metric
+            self.read = metric.on_selected or metric
         else:
-            self.positions = [p % n_positions for p in positions]
-            self.read = on_selected
+            self.positions = [p % n_positions for p in metric.positions]
+            self.read = metric.on_selected
         self.positions_t = torch.tensor(self.positions, device=self.shape.device)
 
     def at_positions(self, deltas: torch.Tensor) -> torch.Tensor:
