@@ -40,6 +40,7 @@ from acdc_tui.core.metrics import Metric, MetricFunction
 from acdc_tui.engines.fast.ablated import AblatedCapture
 from acdc_tui.engines.fast.forward_pass import ForwardPass, Variant
 from acdc_tui.engines.fast.layout import Layout, StageKind
+from acdc_tui.engines.fast.parts import Parts
 from acdc_tui.engines.fast.reference import AttentionRows, ReferenceState
 from acdc_tui.engines.fast.shape import Shape
 from acdc_tui.engines.fast_forward import Weights, unsupported_reason
@@ -100,10 +101,11 @@ class FastEngine:
         self.tested = [edge for edge in self.graph.tested_edges if edge.receiver in self.layout.receivers]
         self.tested_position = {edge.key: i for i, edge in enumerate(self.tested)}
         clean_resid = self._capture(patch_tokens, ablation)
-        self.group = weights.n_heads // weights.kv_heads
-        self.valid_rows = np.ones((3, weights.n_heads), dtype=bool)  # k/v rows past the key/value heads do not exist
-        self.valid_rows[1:, weights.kv_heads :] = False
-        self.pos_qk = None if weights.W_pos_qk is None else weights.W_pos_qk[:n_positions].to(self.shape.device, self.shape.dtype).repeat(batch, 1)  # shortformer: [B*P, D]
+        valid_rows = np.ones((3, weights.n_heads), dtype=bool)  # k/v rows past the key/value heads do not exist
+        valid_rows[1:, weights.kv_heads :] = False
+        pos_qk = None if weights.W_pos_qk is None else weights.W_pos_qk[:n_positions].to(self.shape.device, self.shape.dtype).repeat(batch, 1)  # shortformer: [B*P, D]
+        group = weights.n_heads // weights.kv_heads
+        self.parts = Parts(weights, self.shape, self.layout, self.ablated, self.read, self.positions_t, valid_rows, group, pos_qk)
         self.reference = self._clean_reference(clean_resid)
         self.last_logits: torch.Tensor | None = None
         self._memo: OrderedDict = OrderedDict()  # whole absent-edge map -> value, most recent last
@@ -121,11 +123,6 @@ class FastEngine:
             self.positions = [p % n_positions for p in metric.positions]
             self.read = metric.on_selected
         self.positions_t = torch.tensor(self.positions, device=self.shape.device)
-
-    def at_positions(self, deltas: torch.Tensor) -> torch.Tensor:
-        """[n_senders, N] -> [n_senders, the read positions' part of N]."""
-        shape = self.shape
-        return deltas.view(self.layout.n_senders, shape.batch, shape.n_positions, shape.d_model)[:, :, self.positions_t].reshape(self.layout.n_senders, -1)
 
     def _capture(self, patch_tokens: torch.Tensor, ablation: tuple[bool, bool, bool]) -> torch.Tensor:
         """The ablated values (the very activations the plain engine patches in), the clean inputs' deltas
@@ -166,7 +163,7 @@ class FastEngine:
             single_masks={stage.index: stage.reads.copy() for stage in singles},
             single_patched={stage.index: False for stage in singles},
             deltas=deltas,
-            deltas_at_positions=self.at_positions(deltas),
+            deltas_at_positions=self.parts.at_positions(deltas),
             qkv=[torch.zeros(3, heads, shape.rows * shape.d_head, dtype=shape.dtype, device=shape.device) for _ in range(n_layers)],
             naturals=naturals,
         )
@@ -303,7 +300,9 @@ class FastEngine:
         """Metric of each variant (absent rows differing from the reference). With `store` (one
         variant) the reference state becomes that variant's. The pass's tensors are gone when it returns."""
         self.forwards += 1
+        forward = ForwardPass(self.parts, self.reference, variants, (store, everything, keep_logits), self.last_logits)
         try:
-            return ForwardPass(self, variants, store, everything, keep_logits).run()
+            return forward.run()
         finally:
+            self.last_logits = forward.logits
             allocator.trim_now_and_then(self.shape.flat_size * self.ablated.senders.element_size(), self.shape.device.type)

@@ -3,16 +3,13 @@ state) evaluated together, recomputing only the stages that read something that 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import torch
 
 from acdc_tui.core.graph import Node
 from acdc_tui.engines.fast.layout import Stage, StageKind
-
-if TYPE_CHECKING:  # the engine owns the parts a pass reads
-    from acdc_tui.engines.fast.engine import FastEngine
+from acdc_tui.engines.fast.parts import Parts
+from acdc_tui.engines.fast.reference import ReferenceState
 
 Variant = dict[Node, frozenset]
 
@@ -22,11 +19,11 @@ class ForwardPass:
     [n, K, N]), their columns (`dirty`), each recomputed stage's full output (`new_current`), the natural
     residual stream per stage (`naturals`) and each recomputed layer's q/k/v. All cleared by `run`."""
 
-    def __init__(self, engine: FastEngine, variants: list[Variant], store: bool, everything: bool, keep_logits: bool) -> None:
-        self.engine, self.variants, self.store_result = engine, variants, store
-        self.everything, self.keep_logits = everything, keep_logits
-        self.layout, self.shape, self.weights = engine.layout, engine.shape, engine.weights
-        self.ablated, self.reference = engine.ablated, engine.reference
+    def __init__(self, parts: Parts, reference: ReferenceState, variants: list[Variant], flags: tuple[bool, bool, bool], logits: torch.Tensor | None) -> None:
+        self.parts, self.reference, self.variants = parts, reference, variants
+        self.store_result, self.everything, self.keep_logits = flags  # store, everything, keep_logits
+        self.layout, self.shape, self.weights, self.ablated = parts.layout, parts.shape, parts.weights, parts.ablated
+        self.logits = logits  # the latest logits at the read positions (the engine's, until this pass sets them)
         self.n_variants = len(variants)
         self.changed: dict[int, dict] = {}  # stage index -> {row or None: True}
         for variant in variants:
@@ -124,7 +121,7 @@ class ForwardPass:
                 columns, delta = [columns[i] for i in keep], delta[keep]
             if at_positions:
                 n = delta.shape[0]
-                delta = delta.view(n, n_variants, shape.batch, shape.n_positions, -1)[:, :, :, self.engine.positions_t].reshape(n, n_variants, -1)
+                delta = delta.view(n, n_variants, shape.batch, shape.n_positions, -1)[:, :, :, self.parts.read_positions].reshape(n, n_variants, -1)
             chunk_mask = shape.to_device(np.ascontiguousarray(mask[..., columns].transpose(1, 0, 2)), shape.dtype)  # [K, R, n]
             out = out + torch.bmm(chunk_mask, delta.transpose(0, 1)).transpose(0, 1)
         return ablated.unsqueeze(1) + out
@@ -141,8 +138,8 @@ class ForwardPass:
         """Which q/k/v rows [3, heads] of the layer to recompute."""
         rows = self.reference.attention[stage.layer]
         if self.everything:
-            return self.engine.valid_rows.copy()
-        need = ((rows.patched & self.receives_dirty(rows.masks)) | (~rows.patched & bool(self.receives_dirty(stage.reads)))) & self.engine.valid_rows
+            return self.parts.valid_rows.copy()
+        need = ((rows.patched & self.receives_dirty(rows.masks)) | (~rows.patched & bool(self.receives_dirty(stage.reads)))) & self.parts.valid_rows
         for row in self.changed.get(stage.index, {}):
             need[row] = True
         return need
@@ -187,12 +184,12 @@ class ForwardPass:
 
     def project(self, layer: int, inputs: torch.Tensor, xs, hs, xs_t, hs_t, direct: np.ndarray) -> torch.Tensor:
         """The rows' q/k/v from their inputs, [R, K, B*P*dh]; directly ablated rows take the ablated value."""
-        weights, shape, engine = self.weights, self.shape, self.engine
+        weights, shape = self.weights, self.shape
         n_rows = len(xs)
         x = weights.normalize(inputs.reshape(n_rows, self.n_variants * shape.rows, shape.d_model), weights.ln1[layer])
-        if engine.pos_qk is not None:  # shortformer positions join q and k (not v) after the norm
+        if self.parts.pos_qk is not None:  # shortformer positions join q and k (not v) after the norm
             qk = shape.to_device(xs < 2).reshape(n_rows, 1, 1)
-            x = x + qk * engine.pos_qk.repeat(self.n_variants, 1).unsqueeze(0)
+            x = x + qk * self.parts.pos_qk.repeat(self.n_variants, 1).unsqueeze(0)
         projected = torch.bmm(x, weights.W_qkv[layer][xs_t, hs_t]) + weights.b_qkv[layer][xs_t, hs_t].unsqueeze(1)  # [R, K*B*P, dh]
         if weights.qk_full is not None:
             projected = weights.full_width_qk(layer, x, xs, hs, projected)
@@ -206,7 +203,7 @@ class ForwardPass:
     def attend(self, stage: Stage, projected: torch.Tensor, xs, hs, xs_t, hs_t) -> None:
         """Attention for the heads whose q, k or v changed; their results become recomputed senders."""
         weights, shape, layer, n_variants = self.weights, self.shape, stage.layer, self.n_variants
-        group = self.engine.group  # query heads per key/value head: a k/v row changes its whole group
+        group = self.parts.group  # query heads per key/value head: a k/v row changes its whole group
         heads = sorted({int(h) for x, h in zip(xs, hs) if x == 0} | {int(j) * group + i for x, j in zip(xs, hs) if x > 0 for i in range(group)})
         n_heads = len(heads)
         heads_t = shape.to_device(heads)
@@ -259,7 +256,7 @@ class ForwardPass:
             else:
                 natural = self.natural(stage.index)
             if at_positions:
-                natural = natural.view(-1, shape.batch, shape.n_positions, shape.d_model)[:, :, self.engine.positions_t].reshape(natural.shape[0], -1)
+                natural = natural.view(-1, shape.batch, shape.n_positions, shape.d_model)[:, :, self.parts.read_positions].reshape(natural.shape[0], -1)
             if patched.any():
                 keep = shape.to_device(patched[0]).unsqueeze(-1)
                 inputs = torch.where(keep, inputs, natural)
@@ -280,32 +277,32 @@ class ForwardPass:
 
     def output(self, stage: Stage) -> None:
         """The unembedding at the read positions, and the metric on each variant's logits."""
-        engine, n_variants = self.engine, self.n_variants
+        n_variants = self.n_variants
         if not self.single_needed(stage):
             self.values = [self.reference.metric] * n_variants
             if self.keep_logits:
-                engine.last_logits = self.reference.logits.unsqueeze(0).expand(n_variants, *self.reference.logits.shape)
+                self.logits = self.reference.logits.unsqueeze(0).expand(n_variants, *self.reference.logits.shape)
             return
         inputs = self.single_input(stage)
-        logits = self.weights.unembed(inputs.reshape(-1, self.shape.d_model)).view(n_variants, self.shape.batch, len(engine.positions), -1)
-        self.values = torch.stack([engine.read(logits[k]) for k in range(n_variants)]).tolist()
+        logits = self.weights.unembed(inputs.reshape(-1, self.shape.d_model)).view(n_variants, self.shape.batch, len(self.parts.read_positions), -1)
+        self.values = torch.stack([self.parts.read(logits[k]) for k in range(n_variants)]).tolist()
         if self.keep_logits or self.store_result:
-            engine.last_logits = logits
+            self.logits = logits
 
     # ---------------------------------------------------------------- a new reference
 
     def store(self, diff: Variant, value: float) -> None:
         """Make the (single) variant just evaluated the reference state."""
-        reference, layout, engine = self.reference, self.layout, self.engine
+        reference, layout = self.reference, self.layout
         naturals = [self.natural(i)[0].clone() if i > 0 else reference.naturals[0] for i in range(len(layout.stages))]
         for columns, _, delta in self.chunks:
             reference.deltas[self.shape.to_device(columns)] = delta[:, 0]
-        reference.deltas_at_positions = engine.at_positions(reference.deltas)
+        reference.deltas_at_positions = self.parts.at_positions(reference.deltas)
         for layer, qkv in self.new_qkv.items():
             reference.qkv[layer] = qkv[:, :, 0].clone()
         reference.naturals = naturals
         for receiver, absent in diff.items():
             reference.set_row(receiver, absent, layout)
         reference.metric = value
-        reference.logits = engine.last_logits[0].clone()
+        reference.logits = self.logits[0].clone()
         reference.items = frozenset((r, a) for r, a in reference.rows.items() if a)
