@@ -3,6 +3,8 @@ state) evaluated together, recomputing only the stages that read something that 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -12,6 +14,17 @@ from acdc_tui.engines.fast.parts import Parts
 from acdc_tui.engines.fast.reference import ReferenceState
 
 Variant = dict[Node, frozenset]
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The q/k/v rows a pass recomputes in one layer: q/k/v index (0, 1, 2) and head per row, on the
+    host (numpy) and on the device."""
+
+    qkv: np.ndarray
+    head: np.ndarray
+    qkv_t: torch.Tensor
+    head_t: torch.Tensor
 
 
 class ForwardPass:
@@ -144,13 +157,13 @@ class ForwardPass:
             need[row] = True
         return need
 
-    def attention_masks(self, stage: Stage, xs: np.ndarray, hs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def attention_masks(self, stage: Stage, qkv_index: np.ndarray, head_index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per row and variant: the sender mask, whether the row is patched, whether it is ablated directly."""
         rows, n_variants = self.reference.attention[stage.layer], self.n_variants
-        position = {(int(x), int(h)): i for i, (x, h) in enumerate(zip(xs, hs))}
-        mask = np.repeat(rows.masks[xs, hs][:, None], n_variants, 1)
-        patched = np.repeat(rows.patched[xs, hs][:, None], n_variants, 1)
-        direct = np.repeat(rows.direct[xs, hs][:, None], n_variants, 1)
+        position = {(int(x), int(h)): i for i, (x, h) in enumerate(zip(qkv_index, head_index))}
+        mask = np.repeat(rows.masks[qkv_index, head_index][:, None], n_variants, 1)
+        patched = np.repeat(rows.patched[qkv_index, head_index][:, None], n_variants, 1)
+        direct = np.repeat(rows.direct[qkv_index, head_index][:, None], n_variants, 1)
         for k, variant in enumerate(self.variants):
             for receiver, absent in variant.items():
                 place = self.layout.receivers[receiver]
@@ -168,47 +181,46 @@ class ForwardPass:
         need = self.attention_rows(stage)
         if not need.any():
             return
-        xs, hs = np.nonzero(need)
-        mask, patched, direct = self.attention_masks(stage, xs, hs)
-        n_rows, n_variants, flat = len(xs), self.n_variants, self.shape.flat_size
-        xs_t, hs_t = self.shape.to_device(xs), self.shape.to_device(hs)
+        qkv_index, head_index = np.nonzero(need)
+        mask, patched, direct = self.attention_masks(stage, qkv_index, head_index)
+        n_rows, n_variants, flat = len(qkv_index), self.n_variants, self.shape.flat_size
+        rows = Rows(qkv_index, head_index, self.shape.to_device(qkv_index), self.shape.to_device(head_index))
         if not patched.any():  # every row reads the natural residual stream (the clean run, say)
             inputs = self.natural(stage.index).unsqueeze(0).expand(n_rows, n_variants, flat)
         else:
-            inputs = self.mix(mask, self.ablated.qkv_inputs[stage.layer][xs_t, hs_t])
+            inputs = self.mix(mask, self.ablated.qkv_inputs[stage.layer][rows.qkv_t, rows.head_t])
         if patched.any() and not patched.all():
             keep = self.shape.to_device(patched).unsqueeze(-1)
             inputs = torch.where(keep, inputs, self.natural(stage.index).unsqueeze(0))
-        projected = self.project(stage.layer, inputs, xs, hs, xs_t, hs_t, direct)
-        self.attend(stage, projected, xs, hs, xs_t, hs_t)
+        self.attend(stage, self.project(stage.layer, inputs, rows, direct), rows)
 
-    def project(self, layer: int, inputs: torch.Tensor, xs, hs, xs_t, hs_t, direct: np.ndarray) -> torch.Tensor:
+    def project(self, layer: int, inputs: torch.Tensor, rows: Rows, direct: np.ndarray) -> torch.Tensor:
         """The rows' q/k/v from their inputs, [R, K, B*P*dh]; directly ablated rows take the ablated value."""
         weights, shape = self.weights, self.shape
-        n_rows = len(xs)
-        x = weights.normalize(inputs.reshape(n_rows, self.n_variants * shape.rows, shape.d_model), weights.ln1[layer])
+        n_rows = len(rows.qkv)
+        normed = weights.normalize(inputs.reshape(n_rows, self.n_variants * shape.rows, shape.d_model), weights.ln1[layer])
         if self.parts.pos_qk is not None:  # shortformer positions join q and k (not v) after the norm
-            qk = shape.to_device(xs < 2).reshape(n_rows, 1, 1)
-            x = x + qk * self.parts.pos_qk.repeat(self.n_variants, 1).unsqueeze(0)
-        projected = torch.bmm(x, weights.W_qkv[layer][xs_t, hs_t]) + weights.b_qkv[layer][xs_t, hs_t].unsqueeze(1)  # [R, K*B*P, dh]
+            qk = shape.to_device(rows.qkv < 2).reshape(n_rows, 1, 1)
+            normed = normed + qk * self.parts.pos_qk.repeat(self.n_variants, 1).unsqueeze(0)
+        projected = torch.bmm(normed, weights.W_qkv[layer][rows.qkv_t, rows.head_t]) + weights.b_qkv[layer][rows.qkv_t, rows.head_t].unsqueeze(1)  # [R, K*B*P, dh]
         if weights.qk_full is not None:
-            projected = weights.full_width_qk(layer, x, xs, hs, projected)
-        projected = weights.qk_normalize(layer, projected, xs_t)  # Qwen3: q/k norms inside the head's q/k computation
+            projected = weights.full_width_qk(layer, normed, rows.qkv, rows.head, projected)
+        projected = weights.qk_normalize(layer, projected, rows.qkv_t)  # Qwen3: q/k norms inside the head's q/k computation
         projected = projected.view(n_rows, self.n_variants, shape.rows * shape.d_head)
         if direct.any():
             ablated = shape.to_device(direct).unsqueeze(-1)
-            projected = torch.where(ablated, self.ablated.qkv[layer][xs_t, hs_t].unsqueeze(1), projected)
+            projected = torch.where(ablated, self.ablated.qkv[layer][rows.qkv_t, rows.head_t].unsqueeze(1), projected)
         return projected
 
-    def attend(self, stage: Stage, projected: torch.Tensor, xs, hs, xs_t, hs_t) -> None:
+    def attend(self, stage: Stage, projected: torch.Tensor, rows: Rows) -> None:
         """Attention for the heads whose q, k or v changed; their results become recomputed senders."""
         weights, shape, layer, n_variants = self.weights, self.shape, stage.layer, self.n_variants
         group = self.parts.group  # query heads per key/value head: a k/v row changes its whole group
-        heads = sorted({int(h) for x, h in zip(xs, hs) if x == 0} | {int(j) * group + i for x, j in zip(xs, hs) if x > 0 for i in range(group)})
+        heads = sorted({int(h) for x, h in zip(rows.qkv, rows.head) if x == 0} | {int(j) * group + i for x, j in zip(rows.qkv, rows.head) if x > 0 for i in range(group)})
         n_heads = len(heads)
         heads_t = shape.to_device(heads)
         qkv = self.reference.qkv[layer].unsqueeze(2).expand(3, shape.n_heads, n_variants, shape.rows * shape.d_head).clone()
-        qkv[xs_t, hs_t] = projected
+        qkv[rows.qkv_t, rows.head_t] = projected
         kv_t = heads_t // group
         q, k, v = (t.reshape(n_heads * n_variants * shape.batch, shape.n_positions, shape.d_head) for t in (qkv[0, heads_t], qkv[1, kv_t], qkv[2, kv_t]))
         z = weights.attention(layer, q, k, v).reshape(n_heads, n_variants * shape.rows, shape.d_head)
