@@ -7,7 +7,7 @@ default, per model shape, quiet and with one competing busy process.
 
 Widths: `adaptive` is the engine's adaptive speculation up to its maximum width (16 variants per forward,
 fewer while predictions fail); `1` evaluates one state per forward; `default` is what the engine picks
-by itself (on CPU: the full width only for small models, see acdc_tui/engines/fast.py). Each
+by itself (on CPU: the full width only for small models, see acdc_tui/engines/fast/engine.py). Each
 measurement runs in its own process (acdc-tui's thread settings, float32): setup, then the run's
 first `--edges` tested edges for that task (default: the whole run), timed from the first tested
 edge. The table gives seconds, forwards, and each width's time over width 1's; the best width of

@@ -62,7 +62,7 @@ def greaterthan_prob_diff(clean_logits: torch.Tensor, years: torch.Tensor, digit
         le = torch.where(yy == 0, torch.zeros((), dtype=csum.dtype, device=csum.device), csum[rows, yy])
         return -(csum[:, -1] - 2 * le).mean()
 
-    return metric
+    return Metric(metric)
 
 
 def docstring_metric(clean_logits: torch.Tensor, correct: torch.Tensor, wrong: torch.Tensor) -> Metric:
@@ -75,7 +75,7 @@ def docstring_metric(clean_logits: torch.Tensor, correct: torch.Tensor, wrong: t
         worst = last.gather(-1, wrong.to(last.device)).max(dim=-1).values
         return -(right - worst).mean()
 
-    return metric
+    return Metric(metric)
 
 
 def masked_kl(clean_logits: torch.Tensor, mask: torch.Tensor) -> Metric:
@@ -87,7 +87,7 @@ def masked_kl(clean_logits: torch.Tensor, mask: torch.Tensor) -> Metric:
         kl = F.kl_div(F.log_softmax(logits, dim=-1), base, log_target=True, reduction="none").sum(-1)
         return kl[mask.to(kl.device)].mean()
 
-    return metric
+    return Metric(metric)
 
 
 def masked_nll(clean_logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor) -> Metric:
@@ -97,7 +97,7 @@ def masked_nll(clean_logits: torch.Tensor, labels: torch.Tensor, mask: torch.Ten
         lp = F.log_softmax(logits, dim=-1).gather(-1, labels.to(logits.device)[..., None])[..., 0]
         return -lp[mask.to(lp.device)].mean()
 
-    return metric
+    return Metric(metric)
 
 
 # ---------------------------------------------------------------- loading ----------------------------------------------------------------

@@ -46,7 +46,7 @@ def negative_log_prob(clean_logits: torch.Tensor, labels: torch.Tensor, position
         logprobs = F.log_softmax(select_positions(logits, positions), dim=-1)
         return -logprobs.gather(-1, labels.to(logits.device)[..., None])[..., 0].mean()
 
-    return metric
+    return Metric(metric)
 
 
 def load_induction_model(device: str = "cpu", dtype: torch.dtype = torch.float32):

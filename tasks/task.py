@@ -38,7 +38,7 @@ class Task:
         name = name or self.default_metric
         if name not in self.metrics:
             raise UserError(f"unknown metric {name!r} for task {self.name}: choose one of {', '.join(sorted(self.metrics))}")
-        return name, self.metrics[name](backend.logits(self.model, self.clean))
+        return name, Metric.of(self.metrics[name](backend.logits(self.model, self.clean)))
 
 
 def check_tokens(tokens: torch.Tensor, model, what: str) -> torch.Tensor:

@@ -224,7 +224,7 @@ def test_random_absent_maps(source, ablation, request):
     rng = random.Random(7)
     for _ in range(12):
         absent = _random_absent(graph, rng, rng.random())
-        want = plain.logits(absent)[:, fast.pm]
+        want = plain.logits(absent)[:, fast.positions]
         scale = max(1.0, float(want.abs().max()))
         assert torch.allclose(fast.logits(absent), want, rtol=0, atol=1e-10 * scale)
         assert _close(fast.evaluate(absent), plain.evaluate(absent))
@@ -232,12 +232,14 @@ def test_random_absent_maps(source, ablation, request):
 
 def test_the_comparison_catches_a_wrong_mask(small_task_dir, request, monkeypatch):
     """A fast engine that forgets one absent sender per receiver must fail the side-by-side check."""
-    real = FastEngine._row_mask
+    from acdc_tui.engines.fast.layout import Layout
 
-    def forgetful(self, r, absent, n_up):
-        return real(self, r, frozenset(sorted(absent)[1:]), n_up)
+    real = Layout.row_mask
 
-    monkeypatch.setattr(FastEngine, "_row_mask", forgetful)
+    def forgetful(self, receiver, absent):
+        return real(self, receiver, frozenset(sorted(absent)[1:]))
+
+    monkeypatch.setattr(Layout, "row_mask", forgetful)
     with pytest.raises(AssertionError):
         compare_engines("small_task_dir", request, 0.005)
 

@@ -12,8 +12,6 @@ from acdc_tui.core.architecture import HOOK_PREFIX, NodeKind, hook_name
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "acdc_tui"
 ALLOWED = ("acdc_tui/core/architecture/", "acdc_tui/models/hooked.py", "acdc_tui/models/hook_points.py")
-# The one known exception, until the fast engine is split into named parts (issue 18, item 3).
-KNOWN_EXCEPTIONS = ("acdc_tui/engines/fast.py",)
 # A hook name's last part, whole or as an f-string piece (`.hook_`), and TransformerLens's hook vocabulary
 # (also inside config keys such as `use_hook_mlp_in`).
 SPELLED_HOOK = re.compile(rf"(?<![A-Za-z0-9_]){HOOK_PREFIX}|{HOOK_PREFIX}(q|k|v|result|resid|mlp|embed|pos_embed|attn|tokens)")
@@ -54,7 +52,7 @@ def test_no_hook_name_literal_outside_the_architecture_and_the_hooked_model():
     found = [
         hit
         for path in files
-        if not path.relative_to(ROOT).as_posix().startswith(ALLOWED + KNOWN_EXCEPTIONS)
+        if not path.relative_to(ROOT).as_posix().startswith(ALLOWED)
         for hit in hook_literals(path)
     ]
     listing = "\n".join(f"{rel}:{line}: {text!r}" for rel, line, text in found)
@@ -66,8 +64,3 @@ def test_the_architecture_does_spell_them():
     layout = PACKAGE / "core" / "architecture" / "layout.py"
     assert len(hook_literals(layout)) >= len(NodeKind) - 1
 
-
-def test_each_known_exception_still_needs_its_place():
-    """When the fast engine no longer spells hook names, drop it from KNOWN_EXCEPTIONS so the rule covers it."""
-    for rel in KNOWN_EXCEPTIONS:
-        assert hook_literals(ROOT / rel), f"{rel} spells no hook name any more: remove it from KNOWN_EXCEPTIONS"

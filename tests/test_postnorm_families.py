@@ -191,7 +191,7 @@ def test_the_post_norm_node_means_what_the_docs_say(checkpoints, family):
 
     def both(absent):
         got = plain.run.engine.logits(absent)
-        torch.testing.assert_close(fast.run.engine.logits(absent)[:, :], got[:, fast.run.engine.pm], rtol=1e-9, atol=1e-9)
+        torch.testing.assert_close(fast.run.engine.logits(absent)[:, :], got[:, fast.run.engine.positions], rtol=1e-9, atol=1e-9)
         return got
 
     # every edge present: the clean forward

@@ -1,27 +1,43 @@
 """Task metrics. ACDC minimises the metric, so each is 0 (or its minimum) on the clean model.
 
 A metric factory takes the clean model's logits (and task-specific options) and returns the
-metric: patched logits -> scalar tensor. Tasks name which factories they support.
+metric: patched logits -> scalar tensor, a `Metric`. Tasks name which factories they support.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
-Metric = Callable[[torch.Tensor], torch.Tensor]
+MetricFunction = Callable[[torch.Tensor], torch.Tensor]  # logits [batch, pos, vocab] -> scalar tensor
 Positions = Sequence[int] | None  # None: every position
 
 
-def _reads(metric, positions: Positions, on_selected: Callable[[torch.Tensor], torch.Tensor]):
-    """Record which positions `metric` reads (`metric.positions`, None: all) and the same metric on
-    logits already cut down to them (`metric.on_selected(logits[:, positions])`, same value), so an
-    engine can unembed only those positions."""
-    metric.positions = None if positions is None else tuple(int(p) for p in positions)
-    metric.on_selected = on_selected
-    return metric
+@dataclass(frozen=True, eq=False)
+class Metric:
+    """A task metric, called on patched logits, and what it reads: `positions` (None: every position)
+    and `on_selected`, the same metric on logits already cut down to those positions
+    (`on_selected(logits[:, positions])`, the same value; None: not offered), so that an engine can
+    unembed only those positions."""
+
+    function: MetricFunction
+    positions: tuple[int, ...] | None = None
+    on_selected: MetricFunction | None = None
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        return self.function(logits)
+
+    @classmethod
+    def of(cls, metric: Metric | MetricFunction) -> Metric:
+        """A metric as it is, or a plain function as a metric that reads every position."""
+        return metric if isinstance(metric, Metric) else cls(metric)
+
+
+def _reads(metric: MetricFunction, positions: Positions, on_selected: MetricFunction) -> Metric:
+    return Metric(metric, None if positions is None else tuple(int(p) for p in positions), on_selected)
 
 
 def select_positions(x: torch.Tensor, positions: Positions) -> torch.Tensor:
