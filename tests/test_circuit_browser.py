@@ -89,8 +89,8 @@ def test_circuit_lines_have_no_gaps_in_the_browser(tmp_path, scale):
             await asyncio.sleep(1)
             await browser.screenshot(shot)
 
-    with serving("--task", "tracr-reverse") as (url, _):
-        asyncio.run(browse(url.replace("127.0.0.1", "localhost")))
+    with serving("--task", "tracr-reverse") as (url, _, token):
+        asyncio.run(browse(url.replace("127.0.0.1", "localhost") + f"/?token={token}"))
     row = 18 * scale  # a terminal row at 1400x900, in device pixels
     # embed's line to a3.0 passes m1 and m2: 6 rows of `│` in one column
     assert longest_vertical_line(shot, 0.24, 0.6, 0.14, 0.5) > 4 * row

@@ -135,7 +135,7 @@ async def test_f1_and_the_palette_list_every_action_with_readable_keys(tmp_path,
         text = app.screen.text
         for word in ("comma", "full_stop", "less_than_sign", "left_square_bracket"):
             assert f"{word:>9}[/b]" not in text and f" {word}[/b]" not in text
-        for key, words in ((",", "back one edge"), ("<", "previous receiver"), ("s", "sort"), ("[", "fewer hops"), ("A", "every head"), ("/", "jump to")):
+        for key, words in ((",", "back one edge"), ("<", "previous receiver"), ("s", "sort"), ("[", "fewer hops"), ("A", "every hook point"), ("/", "jump to")):
             assert any(f"]{key:>9}[" in line and words in line.lower() for line in text.splitlines()), key
         await pilot.press("escape")
         titles = [c.title for c in app.get_system_commands(app.screen)]

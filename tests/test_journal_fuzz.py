@@ -77,7 +77,10 @@ def apply(path: Path, kind: str, where, what) -> None:
         return
     conn = sqlite3.connect(path)
     try:
-        n = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] or 1
+        try:
+            n = conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] or 1
+        except (sqlite3.DatabaseError, UnicodeDecodeError):  # garbled by an earlier mutation: nothing more to edit
+            return
         if kind == "drop":
             conn.execute(f"DROP TABLE {where}")
         elif kind == "event_data":

@@ -14,6 +14,11 @@ from acdc_tui.runs.journal import schema
 from acdc_tui.runs.journal.lock import held
 from acdc_tui.runs.journal.schema import CommandKind
 
+# What SQLite raises on a damaged file: its own errors, and a message or name whose bytes are not UTF-8
+DAMAGED = (sqlite3.DatabaseError, UnicodeDecodeError)
+# Meta entries that are JSON objects in every journal acdc-tui writes
+OBJECT_META = ("packages", "recipe", "run_recipe", "task", "model", "data", "settings", "graph", "outputs", "metrics")
+
 
 @dataclass(frozen=True)
 class EventRow:
@@ -73,11 +78,14 @@ class JournalReader:
                     self.meta[k] = orjson.loads(v)
                 except (orjson.JSONDecodeError, TypeError):
                     raise UserError(f"{self.path} is damaged: its meta entry {str(k)[:40]!r} is not JSON") from None
+            wrong = next((k for k in OBJECT_META if self.meta.get(k) is not None and not isinstance(self.meta[k], dict)), None)
+            if wrong is not None:
+                raise UserError(f"{self.path} is damaged: its meta entry {wrong!r} is not a JSON object")
             if self.meta.get("schema") != schema.SCHEMA:
                 raise UserError(f"{self.path} is not an acdc-tui journal (no schema {schema.SCHEMA!r})")
             if self.meta.get("schema_version") != schema.SCHEMA_VERSION:
                 raise UserError(f"{self.path} has journal schema version {self.meta.get('schema_version')!r}, this acdc-tui reads version {schema.SCHEMA_VERSION}: upgrade acdc-tui")
-        except sqlite3.DatabaseError as e:
+        except DAMAGED as e:
             self._conn.close()
             raise UserError(f"{self.path} is not an acdc-tui journal ({e}): pass a file written by acdc-tui run --journal") from None
         except UserError:
@@ -116,7 +124,7 @@ class JournalReader:
             args.append(limit)
         try:
             raw = self._conn.execute(sql, args).fetchall()
-        except sqlite3.DatabaseError as e:
+        except DAMAGED as e:
             raise UserError(f"journal {self.path} is damaged ({e})") from None
         rows, last = [], {}
         for p, r, s, k, d, t, x in raw:
@@ -170,7 +178,7 @@ class JournalReader:
         try:
             row = self._conn.execute("SELECT data FROM status WHERE id = 1").fetchone()
             status = orjson.loads(row[0]) if row else {}
-        except (sqlite3.DatabaseError, orjson.JSONDecodeError, TypeError):
+        except (*DAMAGED, orjson.JSONDecodeError, TypeError):
             raise UserError(f"journal {self.path} is damaged: its status row is not JSON") from None
         return status if isinstance(status, dict) else {}
 
