@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from acdc_tui.core.errors import UserError
+from acdc_tui.core.safe_load import load_plain_pickle, torch_load
 from acdc_tui.core.metrics import Metric, kl_divergence
 from acdc_tui.models import backend
 from tasks import hub_data
@@ -211,12 +212,15 @@ def _redwood_data() -> tuple[torch.Tensor, torch.Tensor]:
     try:
         from huggingface_hub import hf_hub_download
 
-        data = torch.load(hf_hub_download("ArthurConmy/redwood_attn_2l", "validation_data.pt"), map_location="cpu", weights_only=True).long()
+        data_file = hf_hub_download("ArthurConmy/redwood_attn_2l", "validation_data.pt")
         mask_file = hf_hub_download("ArthurConmy/redwood_attn_2l", "mask_repeat_candidates.pkl")
-        try:
-            mask = torch.load(mask_file, map_location="cpu", weights_only=True)
-        except Exception:  # saved as a pickle; the reference loads it the same way
-            mask = torch.load(mask_file, map_location="cpu", weights_only=False)
     except Exception as e:
         raise UserError(f"cannot fetch the induction-redwood data from the hub repo ArthurConmy/redwood_attn_2l ({type(e).__name__}): populate the Hugging Face cache by running once with network access") from None
-    return data, mask
+    # No code from files, ever: the cache is a file anyone with write access to it can replace.
+    data = torch_load(data_file, data_file, "token tensors")
+    raw = Path(mask_file).read_bytes()[:8] if Path(mask_file).is_file() else b""
+    # the mask was written with pickle.dump: a restricted unpickler that knows only a tensor's names
+    mask = torch_load(mask_file, mask_file, "a mask tensor") if raw.startswith(b"PK") else load_plain_pickle(mask_file, mask_file, "a mask tensor")
+    if not isinstance(data, torch.Tensor) or not isinstance(mask, torch.Tensor) or data.dim() != 2 or mask.shape[0] != data.shape[0]:
+        raise UserError(f"the induction-redwood cache files ({data_file}, {mask_file}) do not hold a [rows, positions] token tensor and its mask: delete them and fetch again")
+    return data.long(), mask

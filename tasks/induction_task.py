@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from acdc_tui.core.metrics import Metric, Positions, kl_divergence, select_positions
+from acdc_tui.core.safe_load import torch_load
 from acdc_tui.models import backend
 from tasks.task import Task, check_tokens
 
@@ -50,7 +51,7 @@ def negative_log_prob(clean_logits: torch.Tensor, labels: torch.Tensor, position
 
 def load_induction_model(device: str = "cpu", dtype: torch.dtype = torch.float32):
     config = orjson.loads((INDUCTION_DIR / "config.json").read_bytes())
-    weights = torch.load(INDUCTION_DIR / "weights.pt", weights_only=True, map_location="cpu")
+    weights = torch_load(INDUCTION_DIR / "weights.pt", str(INDUCTION_DIR / "weights.pt"), "a state dict")
     return backend.build_model(config, weights, device, dtype)
 
 

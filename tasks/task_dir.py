@@ -42,10 +42,9 @@ def _read_config(path: Path) -> dict:
 def _torch_load(path: Path, what: str):
     if path.stat().st_size == 0:
         raise UserError(f"{path} is empty (0 bytes): save {what} into it with torch.save")
-    try:
-        return torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as e:  # pickle errors, truncated files, non-tensor objects
-        raise UserError(f"cannot read {path} as {what} ({type(e).__name__}: {first_line(e)}); save it with torch.save") from None
+    from acdc_tui.core.safe_load import torch_load  # weights_only, depth and size limits: no code from files
+
+    return torch_load(path, str(path), what)
 
 
 def _model(d: Path, config: dict, device: str, dtype: torch.dtype):

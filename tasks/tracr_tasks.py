@@ -15,6 +15,7 @@ import orjson
 import torch
 
 from acdc_tui.core.metrics import kl_divergence, l2
+from acdc_tui.core.safe_load import torch_load
 from acdc_tui.models import backend
 from tasks.task import EdgeKey, Task, check_tokens
 
@@ -25,7 +26,7 @@ DATA_SEED = 1234  # the reference's default seed; its exact random draws are not
 def _load_model(program: str, device: str, dtype: torch.dtype):
     d = TRACR_DIR / program
     config = orjson.loads((d / "config.json").read_bytes())
-    weights = torch.load(d / "weights.pt", weights_only=True)
+    weights = torch_load(d / "weights.pt", str(d / "weights.pt"), "a state dict")
     return backend.build_model(config, weights, device, dtype), orjson.loads((d / "vocab.json").read_bytes())
 
 

@@ -8,6 +8,9 @@ from pathlib import Path
 import torch
 
 VOCAB, CTX = 40, 32
+WINDOW = 4  # sliding windows shorter than the test prompts (write_tokens: 6 positions; logits tests: 20)
+# Llama-3's rope scaling, with an original context short enough that the scaling changes the frequencies
+LLAMA3_ROPE = {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 8, "rope_theta": 10000.0}
 COMMON = dict(vocab_size=VOCAB, hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=96, max_position_embeddings=CTX)
 
 
@@ -21,6 +24,13 @@ def hf_config(family: str):
         "pythia": lambda: T.GPTNeoXConfig(**COMMON, rotary_pct=0.25, use_parallel_residual=True),
         "gptj": lambda: T.GPTJConfig(vocab_size=VOCAB, n_positions=CTX, n_embd=64, n_layer=2, n_head=4, rotary_dim=8),
         "gpt2": lambda: T.GPT2Config(vocab_size=VOCAB, n_positions=CTX, n_embd=64, n_layer=2, n_head=4),
+        "llama3": lambda: T.LlamaConfig(**COMMON, num_key_value_heads=2, rope_parameters=LLAMA3_ROPE),
+        "mistral-window": lambda: T.MistralConfig(**COMMON, num_key_value_heads=1, sliding_window=WINDOW),
+        "qwen2-window": lambda: T.Qwen2Config(**COMMON, num_key_value_heads=2, use_sliding_window=True, sliding_window=WINDOW, max_window_layers=1),
+        "gemma": lambda: T.GemmaConfig(**COMMON, num_key_value_heads=1, head_dim=16, pad_token_id=0, bos_token_id=1, eos_token_id=2),
+        "qwen3": lambda: T.Qwen3Config(**COMMON, num_key_value_heads=2, head_dim=24, tie_word_embeddings=False),
+        "qwen3-window": lambda: T.Qwen3Config(**COMMON, num_key_value_heads=2, head_dim=24, use_sliding_window=True, sliding_window=WINDOW, max_window_layers=1),
+        "phi3": lambda: T.Phi3Config(**COMMON, num_key_value_heads=2, partial_rotary_factor=0.5, sliding_window=WINDOW + 1, pad_token_id=None, bos_token_id=None, eos_token_id=None),
         "gemma2": lambda: T.Gemma2Config(**COMMON, num_key_value_heads=2, head_dim=16),
         "opt": lambda: T.OPTConfig(vocab_size=VOCAB, hidden_size=64, num_hidden_layers=2, ffn_dim=96, num_attention_heads=4, max_position_embeddings=CTX),
     }[family]()

@@ -59,6 +59,16 @@ def port(text: str) -> int:
     return value
 
 
+def sessions(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--max-sessions {text!r} is not a number, e.g. --max-sessions 4") from None
+    if not 1 <= n <= 64:
+        raise argparse.ArgumentTypeError(f"--max-sessions {n} is out of range: give 1 to 64")
+    return n
+
+
 def engine(text: str) -> str:
     if text not in ENGINES:
         raise argparse.ArgumentTypeError(f"unknown engine {text!r}: choose one of {', '.join(ENGINES)}")
@@ -134,6 +144,9 @@ RUN_AT_ONCE = _opt("--run", action="store_true", help="start running at once ins
 SCORES = _opt("--scores", metavar="FILE", default=None, help="attribution scores (acdc-tui attribute --out) to show beside Δ in the Edges tab, marking where they disagree with ACDC")
 PORT = _opt("--port", type=port, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
 HOST = _opt("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: only this machine, reached through an SSH tunnel)")
+TOKEN = _opt("--token", default=None, help="the secret the URL must carry (default: a new random one each time; see docs/security.md)")
+NO_TOKEN = _opt("--no-token", action="store_true", help="no secret: anyone who can reach the port drives the explorer (a warning is printed)")
+MAX_SESSIONS = _opt("--max-sessions", type=sessions, default=4, metavar="N", help="at most N browser tabs (explorer processes) at once (default 4)")
 THRESHOLDS = _opt("--thresholds", metavar="T1,T2,...", negative_values=True, help="comma-separated thresholds, e.g. 0.1,0.01,1e-6")
 LOGSPACE = _opt("--logspace", metavar="LO,HI,N", negative_values=True, help="N thresholds from 10^LO to 10^HI, log-spaced, e.g. -6,0,7")
 FRACTIONS = _opt("--fractions", metavar="F1,F2,...", default=None, negative_values=True, help="with --top-k: edge fractions (default MIB's 0.001,0.002,0.005,0.01,0.02,0.05,0.1,0.2,0.5,1)")
@@ -141,7 +154,7 @@ FRACTIONS = _opt("--fractions", metavar="F1,F2,...", default=None, negative_valu
 # The run options shared by `run`, `sweep`, `serve` and the explorer, in --help order (the task source first).
 RUN_OPTIONS = (MODEL, THRESHOLD, METRIC, ZERO_ABLATION, MEAN_ABLATION, PREFILTER, ABS_VALUE_THRESHOLD, TREE_SHAKING, PIN, FORCE_PRUNE, PINS_FROM, ENGINE, DEVICE, DTYPE, OUT, LOG, DOT, QUIET, HEADLESS)
 EXPLORER_OPTIONS = (ASCII, RUN_AT_ONCE, SCORES)
-ALL_OPTIONS = (TASK, TASK_DIR, *RUN_OPTIONS, FORMAT, JOURNAL, PAUSED, RECIPE, *EXPLORER_OPTIONS, PORT, HOST, THRESHOLDS, LOGSPACE, FRACTIONS)
+ALL_OPTIONS = (TASK, TASK_DIR, *RUN_OPTIONS, FORMAT, JOURNAL, PAUSED, RECIPE, *EXPLORER_OPTIONS, PORT, HOST, TOKEN, NO_TOKEN, MAX_SESSIONS, THRESHOLDS, LOGSPACE, FRACTIONS)
 
 
 def add_task_source(parser) -> None:

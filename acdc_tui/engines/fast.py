@@ -502,6 +502,7 @@ class FastEngine:
                     qk = self._to_device(xs < 2).reshape(R, 1, 1)
                     x = x + qk * self.pos_qk.repeat(K, 1).unsqueeze(0)
                 proj = torch.bmm(x, w.W_qkv[l][xs_t, hs_t]) + w.b_qkv[l][xs_t, hs_t].unsqueeze(1)  # [R, K*B*P, dh]
+                proj = w.qk_normalize(l, proj, xs_t)  # Qwen3: q/k norms inside the head's q/k computation
                 proj = proj.view(R, K, B * P * dh)
                 if direct.any():
                     ab = self._to_device(direct).unsqueeze(-1)

@@ -5,8 +5,10 @@ the unembedding. Plain torch, no hooks; checked against the model's own logits a
 It covers every family the graph models; what differs between families lives here, one piece each:
 the norm (LayerNorm, LNPre, RMSNorm, RMSPre, none), positions (learned ones enter the residual
 stream; shortformer ones join q and k after the norm; rotary ones turn q and k), grouped-query
-attention (k/v rows per key/value head, shared by the heads of a group), local attention windows,
-plain or gated MLPs. `unsupported_reason` names anything else, and the engine falls back to plain.
+attention (k/v rows per key/value head, shared by the heads of a group), per-head q/k norms (Qwen3:
+after the projection, before rotary), per-layer sliding windows (the model's own masks: keys k with
+q - window < k <= q, as transformers' sliding_window_overlay), plain or gated MLPs. Embedding scales
+(Gemma) act before the input nodes, whose values the engine captures from the model. `unsupported_reason` names anything else, and the engine falls back to plain.
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class Weights:
     b_U: torch.Tensor
     W_pos_qk: torch.Tensor | None  # shortformer: positions added to q and k inputs after the norm [n_ctx, D]
     rotary: object | None  # RotaryTable
+    qk_norm: list[tuple | None]  # per layer: (q norm weight [dh], k norm weight [dh]), or None
 
     @classmethod
     def of(cls, model) -> "Weights":
@@ -97,6 +100,7 @@ class Weights:
             W_U=model.unembed.W_U.detach(), b_U=model.unembed.b_U.detach(),
             W_pos_qk=model.pos_embed.W_pos.detach() if cfg.positional_embedding_type == "shortformer" else None,
             rotary=model.rotary,
+            qk_norm=[(b.attn.q_norm.w.detach(), b.attn.k_norm.w.detach()) if hasattr(b.attn, "q_norm") else None for b in blocks],
         )
 
     def normalize(self, x: torch.Tensor, wb: tuple) -> torch.Tensor:
@@ -110,6 +114,16 @@ class Weights:
         if w is not None:
             x = x * w
         return x if b is None else x + b
+
+    def qk_normalize(self, layer: int, proj: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
+        """The layer's per-head q/k RMSNorm on [R, rows, dh] projections; `which` [R] says whether each
+        row is a q (0), k (1) or v (2) projection; v rows pass unchanged (as the model's Attention)."""
+        if self.qk_norm[layer] is None:
+            return proj
+        q_w, k_w = self.qk_norm[layer]
+        normed = proj / (proj.pow(2).mean(-1, keepdim=True) + self.eps).sqrt()
+        weights = torch.stack([q_w, k_w, torch.ones_like(q_w)])[which].unsqueeze(1)  # [R, 1, dh]
+        return torch.where((which < 2).reshape(-1, 1, 1), normed * weights, proj)
 
     def rotate(self, x: torch.Tensor) -> torch.Tensor:
         """Rotary positions for [n, P, dh] queries or keys."""

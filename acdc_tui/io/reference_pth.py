@@ -13,10 +13,7 @@ graph must be in the file, as save_subgraph writes them all.
 
 from __future__ import annotations
 
-import io
-import pickle
 import re
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +34,13 @@ def looks_like_torch_save(raw: bytes) -> bool:
 
 def load_edge_dict(raw: bytes, source: str) -> dict:
     """The file's dictionary, unpickled without running code; any failure is one UserError line."""
-    import torch
+    from acdc_tui.core.safe_load import torch_load  # weights_only, and a depth limit: a deep pickle cannot crash the process
 
     try:
-        data = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, TypeError, KeyError, AttributeError, IndexError):
+        data = torch_load(raw, source)
+    except UserError as e:
+        if "nests containers" in str(e):
+            raise
         # torch's message is many lines of advice about weights_only: name the problem instead.
         raise UserError(
             f"{source} cannot be read safely as a reference ACDC subgraph: it is not a torch.save file of plain dictionaries, tuples, "

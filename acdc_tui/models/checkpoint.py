@@ -66,12 +66,12 @@ def hf_model(directory: Path, what: str):
 
 def from_hf_model(hf, config: dict, device: str, dtype: torch.dtype, name: str, **settings):
     """Our transformer with the Hugging Face model's weights (optionally processed as TransformerLens 3 did)."""
-    from acdc_tui.models.backend import build_model
+    from acdc_tui.models.build import build_model
     from acdc_tui.models.convert import CONVERTERS
     from acdc_tui.models.processing import process
 
     cfg = parse_config({**config, "model_name": name}, f"the config of {name}")
-    state, rotary = CONVERTERS[hf.config.model_type](hf, cfg)
+    state, rotary = CONVERTERS[config["family"]](hf, cfg)
     if any(settings.values()):
         state, config = process(state, config, **settings)
         cfg = parse_config({**config, "model_name": name}, f"the config of {name}")

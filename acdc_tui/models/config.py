@@ -25,7 +25,7 @@ IGNORED = {
 }
 # Features our transformer does not have: refused unless at their (falsy) default.
 UNSUPPORTED = {
-    "use_qk_norm": "q/k normalization", "clip_qkv": "q/k/v clipping", "use_logn_attn": "log-n attention scaling",
+    "clip_qkv": "q/k/v clipping", "use_logn_attn": "log-n attention scaling",
     "use_dynamic_ntk_rope": "dynamic NTK rotary scaling", "final_rms": "a final RMSNorm in a LayerNorm model",
     "post_embedding_ln": "a LayerNorm after the embedding", "rotary_base_local": "a separate rotary base for local layers",
     "quantization_method": "quantized weights", "num_experts": "mixture-of-experts MLPs", "experts_per_token": "mixture-of-experts MLPs",
@@ -64,6 +64,8 @@ class ModelConfig:
     attn_types: list[str] | None = None
     window_size: int | None = None
     gated_mlp: bool = False
+    use_qk_norm: bool = False  # per-head RMSNorm on q and k after the projection, before rotary (Qwen3)
+    embed_scale: float = 1.0  # the token embedding times this (Gemma: √d_model, a float32 scalar cast to the dtype)
     n_key_value_heads: int | None = None
     parallel_attn_mlp: bool = False
     use_attn_scale: bool = True
@@ -104,8 +106,8 @@ def _check_type(key: str, value: Any, kind: str) -> Any:
 
 KINDS = {
     **{k: "int" for k in ("n_layers", "d_model", "n_ctx", "d_head", "n_heads", "d_vocab", "d_mlp", "d_vocab_out", "rotary_dim", "window_size", "n_key_value_heads")},
-    **{k: "float" for k in ("eps", "rotary_base", "rotary_scaling_factor", "attn_scale", "initializer_range")},
-    **{k: "bool" for k in ("attn_only", "rotary_adjacent_pairs", "use_local_attn", "gated_mlp", "parallel_attn_mlp", "use_attn_scale", "scale_attn_by_inverse_layer_idx")},
+    **{k: "float" for k in ("eps", "rotary_base", "rotary_scaling_factor", "attn_scale", "initializer_range", "embed_scale")},
+    **{k: "bool" for k in ("attn_only", "rotary_adjacent_pairs", "use_local_attn", "gated_mlp", "use_qk_norm", "parallel_attn_mlp", "use_attn_scale", "scale_attn_by_inverse_layer_idx")},
     **{k: "str" for k in ("act_fn", "attention_dir", "positional_embedding_type", "model_name", "family")},
 }
 OPTIONAL = {"d_mlp", "rotary_dim", "window_size", "n_key_value_heads", "normalization_type", "attn_types", "original_architecture"}

@@ -2,7 +2,8 @@
 API, without importing TransformerLens) whose HookPoints carry the ACDC hook names
 in TransformerLens 3's firing order, for every family the graph models (GPT-2 with learned or
 shortformer positions, GPT-NeoX / GPT-J with rotary positions and parallel attention and MLP,
-Llama / Mistral / Qwen2 with RMSNorm, gated MLPs and grouped-query attention, local attention).
+Llama / Mistral / Qwen2 / Qwen3 / Gemma / Phi-3 with RMSNorm, gated MLPs, grouped-query attention,
+per-head q/k norms, embedding scales, per-layer sliding windows).
 
 Its logits equal TransformerLens 3.9's HookedTransformer on the same config and weights (recorded
 test data, tests/data/tl39_reference.pt) and Hugging Face's on converted checkpoints. Parameter
@@ -42,13 +43,14 @@ ACTIVATIONS = {
 class Norm(nn.Module):
     """LayerNorm, LNPre (no weights), RMSNorm or RMSPre over the last dimension."""
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, kind: str | None = None, size: int | None = None) -> None:
         super().__init__()
-        self.kind, self.eps = cfg.normalization_type, cfg.eps
+        self.kind, self.eps = kind or cfg.normalization_type, cfg.eps
+        size = size or cfg.d_model
         if self.kind in ("LN", "RMS"):
-            self.w = nn.Parameter(torch.ones(cfg.d_model))
+            self.w = nn.Parameter(torch.ones(size))
         if self.kind == "LN":
-            self.b = nn.Parameter(torch.zeros(cfg.d_model))
+            self.b = nn.Parameter(torch.zeros(size))
         self.hook_scale, self.hook_normalized = HookPoint(), HookPoint()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -86,6 +88,8 @@ class Attention(nn.Module):
         scale = cfg.attn_scale if cfg.use_attn_scale else 1.0
         self.attn_scale = scale * (layer + 1) if cfg.scale_attn_by_inverse_layer_idx else scale
         self.rotary = rotary
+        if cfg.use_qk_norm:  # per-head RMSNorm over d_head on q and k (Qwen3), part of the q/k computation
+            self.q_norm, self.k_norm = Norm(cfg, "RMS", dh), Norm(cfg, "RMS", dh)
         for name in ("q", "k", "v", "rot_q", "rot_k", "attn_scores", "pattern", "z", "result"):
             setattr(self, f"hook_{name}", HookPoint())
 
@@ -101,8 +105,10 @@ class Attention(nn.Module):
         return allowed & (k > q - self.window) if self.window is not None else allowed
 
     def forward(self, q_in: torch.Tensor, k_in: torch.Tensor, v_in: torch.Tensor) -> torch.Tensor:
-        q = self.hook_q(self.project(q_in, self.W_Q, self.b_Q))  # [batch, pos, H, d_head]
-        k = self.hook_k(self.project(k_in, self.W_K, self.b_K))  # [batch, pos, G, d_head]
+        q, k = self.project(q_in, self.W_Q, self.b_Q), self.project(k_in, self.W_K, self.b_K)  # [batch, pos, H or G, d_head]
+        if hasattr(self, "q_norm"):  # inside the head's q/k computation: hook_q and hook_k see the normed values
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k = self.hook_q(q), self.hook_k(k)
         v = self.hook_v(self.project(v_in, self.W_V, self.b_V))
         if self.rotary is not None:
             q, k = self.hook_rot_q(self.rotary.rotate(q)), self.hook_rot_k(self.rotary.rotate(k))
@@ -211,7 +217,10 @@ class HookedModel(HookedRoot):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         cfg = self.cfg
-        resid = self.hook_embed(self.embed.W_E[tokens])  # [batch, pos, d_model]
+        embed = self.embed.W_E[tokens]  # [batch, pos, d_model]
+        if cfg.embed_scale != 1.0:  # Gemma: as transformers, the scale a float32 scalar cast to the weights' dtype
+            embed = embed * torch.tensor(cfg.embed_scale, dtype=torch.float32).to(embed.dtype)
+        resid = self.hook_embed(embed)
         shortformer = None
         if cfg.positional_embedding_type in ("standard", "shortformer"):
             pos = self.hook_pos_embed(self.pos_embed.W_pos[: tokens.shape[1]].expand(tokens.shape[0], -1, -1))

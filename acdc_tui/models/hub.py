@@ -10,6 +10,7 @@ import torch
 
 from acdc_tui.core.architecture import describe_hf_config
 from acdc_tui.core.errors import UserError
+from acdc_tui.core.safe_load import torch_load
 
 # acdc-tui's names for hub models (TransformerLens's aliases) -> repository
 REPOS = {"gpt2": "gpt2", "attn-only-4l": "NeelNanda/Attn_Only_4L512W_C4_Code", "redwood_attn_2l": "ArthurConmy/redwood_attn_2l"}
@@ -58,7 +59,7 @@ def load_pretrained(name: str, device: str = "cpu", dtype: torch.dtype = torch.f
 
     import orjson
 
-    from acdc_tui.models.backend import build_model, check_device
+    from acdc_tui.models.build import build_model, check_device
     from acdc_tui.models.processing import process
 
     check_device(device)
@@ -68,7 +69,10 @@ def load_pretrained(name: str, device: str = "cpu", dtype: torch.dtype = torch.f
         if repo.startswith(TL_FORMAT):
             snap = Path(_snapshot(repo, ["config.json", "*final.pth"]))
             config = tl_format_config(orjson.loads((snap / "config.json").read_bytes()))
-            state = torch.load(next(snap.rglob("*final.pth")), map_location="cpu", weights_only=True)
+            pth = next(snap.rglob("*final.pth"))
+            state = torch_load(pth, str(pth), "a state dict")
+            if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+                raise UserError(f"{pth} must hold a state dict (a dict of tensors)")
             state = {k: v.float() for k, v in state.items()}
         else:
             from acdc_tui.models.checkpoint import from_hf_model, hf_model, read_hf_config

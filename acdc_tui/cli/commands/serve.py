@@ -21,6 +21,21 @@ from acdc_tui.cli.options import DEFAULT_PORT
 from acdc_tui.core.errors import UserError
 
 
+def server_token(args: argparse.Namespace) -> str | None:
+    """The token the server asks for: --token, a new random one, or None with --no-token."""
+    import secrets
+
+    if args.no_token:
+        if args.token is not None:
+            raise UserError("--token and --no-token together: give one of them")
+        return None
+    if args.token is None:
+        return secrets.token_urlsafe(24)
+    if not (16 <= len(args.token) <= 256) or not all(c.isalnum() or c in "-_." for c in args.token):
+        raise UserError("--token must be 16 to 256 letters, digits, '-', '_' or '.': e.g. the output of python -c 'import secrets; print(secrets.token_urlsafe())'")
+    return args.token
+
+
 def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "serve",
@@ -40,6 +55,9 @@ def add_options(p: argparse.ArgumentParser) -> None:
 
     options.PORT.add(p)
     options.HOST.add(p)
+    options.TOKEN.add(p)
+    options.NO_TOKEN.add(p)
+    options.MAX_SESSIONS.add(p)
     options.add_run_options(p, overrides())
     options.add_explorer_options(p)
 
@@ -116,28 +134,25 @@ def _quiet_after_loop_closed(unraisable) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    token = server_token(args)
     check_port_free(args.host, args.port)
     argv, started = explorer_argv(args)
-    command = shlex.join(argv)
+    command = "exec " + shlex.join(argv)  # the shell becomes the explorer: stopping it stops the explorer
     try:
-        from textual_serve.server import Server
+        from acdc_tui.cli.serve_server import GuardedServer
     except ImportError:
         raise UserError("serve needs textual-serve: pip install textual-serve (it is a dependency of acdc-tui; reinstall with .ci/setup)") from None
 
-    class TunnelServer(Server):
-        """textual-serve writes absolute page and websocket URLs from `public_url`; take them from the
-        address the browser used instead, so a tunnel to any local port (ssh -L 9000:localhost:8000) works."""
-
-        async def handle_index(self, request):
-            self.public_url = f"{request.scheme}://{request.host}"  # set and used before the handler's first await
-            return await super().handle_index(request)
-    url = f"http://{'localhost' if args.host in ('127.0.0.1', 'localhost', '::1') else args.host}:{args.port}"
-    print(f"acdc-tui: serving the explorer at {url} (one explorer per browser tab; Ctrl+C stops)", file=sys.stderr)
+    base = f"http://{'localhost' if args.host in ('127.0.0.1', 'localhost', '::1') else args.host}:{args.port}"
+    query = f"/?token={token}" if token else "/"
+    if token is None:
+        print("acdc-tui: warning: --no-token: anyone who can reach this port (every user of this machine, every web page through a tunnel) can drive the run and write files as you", file=sys.stderr)
+    print(f"acdc-tui: serving the explorer at {base}{query} (one explorer per browser tab, at most {args.max_sessions}; Ctrl+C stops)", file=sys.stderr)
     if args.host in ("127.0.0.1", "localhost", "::1"):
-        print(f"acdc-tui: from your own machine: ssh -L {args.port}:localhost:{args.port} THIS_HOST, then open http://localhost:{args.port}", file=sys.stderr)
+        print(f"acdc-tui: from your own machine: ssh -L {args.port}:localhost:{args.port} THIS_HOST, then open http://localhost:{args.port}{query}", file=sys.stderr)
     sys.unraisablehook = _quiet_after_loop_closed
     try:
-        TunnelServer(command, host=args.host, port=args.port, title="acdc-tui", public_url=url).serve()
+        GuardedServer(command, host=args.host, port=args.port, token=token, max_sessions=args.max_sessions, title="acdc-tui", public_url=base).serve()
     finally:
         if started is not None:
             _leave_run(started)

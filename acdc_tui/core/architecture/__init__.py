@@ -2,7 +2,7 @@
 writers feed which readers, and what is supported. Pure (no torch): the graph, both engines and the
 explorer derive from it; acdc_tui.models turns a loaded model into a description.
 
-One file per family (gpt2, neox, llama, gemma2) turns a Hugging Face config into our own model's
+One file per family (found by families.py: every module here with MODEL_TYPES) turns a Hugging Face config into our own model's
 config and says what it cannot model; `layout` holds what every family shares.
 """
 

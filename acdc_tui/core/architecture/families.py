@@ -1,14 +1,33 @@
-"""Which family a Hugging Face checkpoint belongs to, by its config's `model_type`."""
+"""Which family a Hugging Face checkpoint belongs to, by its config's `model_type`.
+
+The registry is the package's files: every module of acdc_tui/core/architecture that declares
+MODEL_TYPES is a family (NAME, MODEL_TYPES, SUPPORTED, unsupported(hf), model_config(hf)); its weight
+conversion is the file of the same name in acdc_tui/models/families/. Adding a family = adding
+those two files.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Mapping
 
-from acdc_tui.core.architecture import gemma2, gpt2, llama, neox
 from acdc_tui.core.errors import UserError
 
-FAMILIES: tuple[ModuleType, ...] = (gpt2, neox, llama, gemma2)
+
+def _discover() -> tuple[ModuleType, ...]:
+    here = Path(__file__).parent
+    modules = [importlib.import_module(f"{__package__}.{m.name}") for m in sorted(pkgutil.iter_modules([str(here)]), key=lambda m: m.name)]
+    found = tuple(m for m in modules if hasattr(m, "MODEL_TYPES"))
+    types = [t for f in found for t in f.MODEL_TYPES]
+    assert len(types) == len(set(types)), f"a model type claimed by two families: {sorted(types)}"
+    assert all(f.NAME == f.__name__.rsplit(".", 1)[-1] for f in found), "a family's NAME is its file's name"
+    return found
+
+
+FAMILIES: tuple[ModuleType, ...] = _discover()
 
 
 def family_of(model_type: str) -> ModuleType | None:
@@ -34,39 +53,3 @@ def describe_hf_config(hf: Mapping[str, Any], where: str = "the checkpoint") -> 
     if missing:
         raise UserError(f"{where}: architecture {architecture} cannot be modelled by the ACDC graph: {missing}")
     return {**family.model_config(hf), "family": family.NAME, "original_architecture": architecture}
-
-
-def get_int(hf: Mapping[str, Any], *keys: str, default: int | None = None) -> int:
-    """The first of `keys` present in the config, as an int."""
-    for k in keys:
-        if hf.get(k) is not None:
-            return int(hf[k])
-    if default is None:
-        raise UserError(f"the checkpoint's config.json lacks {keys[0]!r}: it must be a complete Hugging Face config")
-    return default
-
-
-def gpt2_style_sizes(hf: Mapping[str, Any]) -> dict[str, Any]:
-    """The sizes and LayerNorm settings of a config with GPT-2's key names (GPT-2, GPT-J)."""
-    d_model, n_heads = get_int(hf, "n_embd"), get_int(hf, "n_head")
-    return {
-        "n_layers": get_int(hf, "n_layer"),
-        "n_heads": n_heads,
-        "d_model": d_model,
-        "d_head": d_model // n_heads,
-        "d_mlp": get_int(hf, "n_inner", default=4 * d_model),
-        "d_vocab": get_int(hf, "vocab_size"),
-        "n_ctx": get_int(hf, "n_positions", "n_ctx"),
-        "act_fn": hf.get("activation_function", "gelu_new"),
-        "eps": float(hf.get("layer_norm_epsilon", 1e-5)),
-        "normalization_type": "LN",
-    }
-
-
-def rope_parameters(hf: Mapping[str, Any]) -> dict[str, Any]:
-    """transformers 5 keeps rope settings in `rope_parameters`; older configs at the top level."""
-    params = dict(hf.get("rope_parameters") or hf.get("rope_scaling") or {})
-    for key in ("rope_theta", "partial_rotary_factor"):
-        if key not in params and hf.get(key) is not None:
-            params[key] = hf[key]
-    return params

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from acdc_tui.core.architecture.hf_config import gpt2_style_sizes
+
 NAME = "gpt2"
 MODEL_TYPES = ("gpt2",)
 SUPPORTED = True
@@ -16,8 +18,6 @@ def unsupported(hf: Mapping[str, Any]) -> str | None:
 
 
 def model_config(hf: Mapping[str, Any]) -> dict[str, Any]:
-    from acdc_tui.core.architecture.families import gpt2_style_sizes
-
     return {
         **gpt2_style_sizes(hf),
         "use_attn_scale": bool(hf.get("scale_attn_weights", True)),

@@ -5,23 +5,21 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from acdc_tui.core.architecture.hf_config import get_int, gpt2_style_sizes, rope_parameters, rope_type
+
 NAME = "neox"
 MODEL_TYPES = ("gpt_neox", "gptj")
 SUPPORTED = True
 
 
 def unsupported(hf: Mapping[str, Any]) -> str | None:
-    from acdc_tui.core.architecture.families import rope_parameters
-
-    rope_type = rope_parameters(hf).get("rope_type", rope_parameters(hf).get("type", "default"))
-    if rope_type not in ("default", None):
-        return f"rotary scaling {rope_type!r} is missing from the fast forward pass"
+    kind = rope_type(hf)
+    if kind != "default":
+        return f"rotary scaling {kind!r} is missing from the fast forward pass"
     return None
 
 
 def model_config(hf: Mapping[str, Any]) -> dict[str, Any]:
-    from acdc_tui.core.architecture.families import get_int, gpt2_style_sizes, rope_parameters
-
     if hf.get("model_type") == "gptj":
         sizes = gpt2_style_sizes(hf)
         return {

@@ -1,0 +1,201 @@
+"""The one way acdc-tui reads a torch.save or pickle file: no code from a file ever runs.
+
+* `torch.load(weights_only=True)` only: tensors, plain containers, strings, numbers, booleans.
+* Before torch sees the bytes, the pickle's opcodes are scanned (without building anything) and
+  a file nested deeper than `MAX_DEPTH` or larger than `MAX_BYTES` is refused: a deeply nested
+  tuple would otherwise be hashed recursively in C while unpickling and crash the process
+  (SIGSEGV) instead of ending in one line.
+* `load_plain_pickle` reads a file written with `pickle.dump` (the reference's hub data cache has
+  one) through an Unpickler that knows only the few names a pickled tensor needs, and reads the
+  storage bytes inside it with `torch.load(weights_only=True)` again.
+
+Every failure is a `UserError`: one line, naming the file and what it should hold.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import os
+import pickle
+import pickletools
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from acdc_tui.core.errors import UserError
+
+MAX_DEPTH = 200  # nesting of containers; a state dict or a reference subgraph needs fewer than 10
+MAX_BYTES = int(os.environ.get("ACDC_TUI_MAX_LOAD_BYTES", str(64 << 30)))  # far above any model we run
+MAX_PICKLE_BYTES = 1 << 30  # the pickle part of a file (tensor data lives beside it)
+
+_MARK_CONSUMERS = {"TUPLE", "LIST", "DICT", "APPENDS", "SETITEMS", "ADDITEMS", "FROZENSET", "OBJ", "INST", "POP_MARK"}
+
+
+def _scan(data: bytes | memoryview, source: str, start: int = 0) -> int:
+    """Refuse pickles nested deeper than MAX_DEPTH; return where the pickle (its STOP) ends."""
+    stack: list[Any] = []  # each item: a one-element list holding that object's nesting depth
+    marks: list[int] = []
+    memo: dict[Any, list[int]] = {}
+    stream = io.BytesIO(data)
+    stream.seek(start)
+    end = start
+    try:
+        for op, arg, pos in pickletools.genops(stream):
+            name = op.name
+            end = stream.tell()
+            if name == "MARK":
+                marks.append(len(stack))
+                continue
+            if name in _MARK_CONSUMERS:
+                at = marks.pop() if marks else 0
+                items, stack[at:] = stack[at:], []
+                depth = max((c[0] for c in items), default=0) + 1
+                if name in ("APPENDS", "SETITEMS", "ADDITEMS"):
+                    if stack:
+                        stack[-1][0] = max(stack[-1][0], depth)
+                        depth = stack[-1][0]
+                elif name != "POP_MARK":
+                    stack.append([depth])
+            elif name in ("APPEND", "SETITEM", "BUILD"):
+                n = 2 if name == "SETITEM" else 1
+                items, stack[-n:] = stack[-n:], []
+                if stack:
+                    stack[-1][0] = max(stack[-1][0], max((c[0] for c in items), default=0) + 1)
+                    depth = stack[-1][0]
+                else:
+                    depth = 0
+            elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
+                if stack:
+                    memo[arg] = stack[-1]
+                continue
+            elif name == "MEMOIZE":
+                if stack:
+                    memo[len(memo)] = stack[-1]
+                continue
+            elif name in ("GET", "BINGET", "LONG_BINGET"):
+                stack.append(memo.get(arg, [0]))
+                continue
+            elif name == "STOP":
+                break
+            else:
+                before, after = len(op.stack_before), len(op.stack_after)
+                if pickletools.markobject in op.stack_before:
+                    before -= 1
+                items = stack[len(stack) - before :] if before else []
+                if before:
+                    del stack[len(stack) - before :]
+                depth = max((c[0] for c in items), default=0) + (1 if items else 0)
+                for _ in range(after):
+                    stack.append([depth])
+            if stack and stack[-1][0] > MAX_DEPTH:
+                raise UserError(f"{source} nests containers more than {MAX_DEPTH} deep: no file acdc-tui reads is shaped like that, so it is refused unread")
+    except UserError:
+        raise
+    except Exception:  # a malformed opcode stream: torch refuses it as well, in its own words
+        return len(data)
+    return end
+
+
+def _pickle_parts(raw: bytes, source: str) -> None:
+    """Scan the pickle(s) of a torch.save file: data.pkl in a zip archive, or the legacy format's."""
+    if raw.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(io.BytesIO(raw)) as z:
+                for info in z.infolist():
+                    if info.filename.endswith(".pkl"):
+                        if info.file_size > MAX_PICKLE_BYTES:
+                            raise UserError(f"{source} holds a {info.file_size:,}-byte pickle, over the {MAX_PICKLE_BYTES:,}-byte limit")
+                        _scan(z.read(info), source)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
+            return  # torch.load says it is no torch.save file
+        return
+    at = 0
+    for _ in range(5):  # legacy torch.save: magic number, protocol, sys info, the data, the storage keys
+        if at >= len(raw) or raw[at : at + 1] != b"\x80":
+            break
+        nxt = _scan(raw, source, at)
+        if nxt <= at:
+            break
+        at = nxt
+
+
+def _read(path: str | Path, source: str) -> bytes:
+    p = Path(path)
+    try:
+        if not p.is_file():
+            raise UserError(f"{source} is not a regular file")
+        size = p.stat().st_size
+        if size > MAX_BYTES:
+            raise UserError(f"{source} is {size:,} bytes, over the {MAX_BYTES:,}-byte limit (ACDC_TUI_MAX_LOAD_BYTES)")
+        return p.read_bytes()
+    except OSError as e:
+        raise UserError(f"cannot read {source}: {e.strerror or type(e).__name__}") from None
+
+
+def _why(e: Exception) -> str:
+    """torch's refusal is many lines of advice: keep the one fact (which global, or what broke)."""
+    text = str(e)
+    m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text) or re.search(r"global ([\w.]+) is not allowed", text)
+    if m:
+        return f"it names the code {m.group(1)}"
+    first = (text.strip().splitlines() or [""])[0][:160]
+    if "Weights only load failed" in first or not first:
+        return type(e).__name__
+    return f"{type(e).__name__}: {first}"
+
+
+def torch_load(path_or_bytes: str | Path | bytes, source: str, what: str = "tensors") -> Any:
+    """torch.load(weights_only=True) after the depth and size checks; failures are one line."""
+    import torch
+
+    raw = path_or_bytes if isinstance(path_or_bytes, bytes) else _read(path_or_bytes, source)
+    _pickle_parts(raw, source)
+    try:
+        return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except Exception as e:  # pickle errors, truncated files, forbidden globals: torch's text is many lines
+        raise UserError(f"{source} cannot be read safely as {what} ({_why(e)}); acdc-tui reads only tensors and plain containers and never runs pickled code") from None
+
+
+def _load_storage_bytes(b: bytes) -> Any:
+    """torch.storage._load_from_bytes without its torch.load(weights_only=False)."""
+    import torch
+
+    if not isinstance(b, (bytes, bytearray)):
+        raise pickle.UnpicklingError("storage bytes expected")
+    _pickle_parts(bytes(b), "a pickled storage")
+    return torch.load(io.BytesIO(bytes(b)), map_location="cpu", weights_only=True)
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        import torch
+
+        allowed = {
+            ("torch._utils", "_rebuild_tensor_v2"): torch._utils._rebuild_tensor_v2,
+            ("torch._utils", "_rebuild_tensor"): torch._utils._rebuild_tensor,
+            ("torch.storage", "_load_from_bytes"): _load_storage_bytes,
+            ("torch._tensor", "_rebuild_from_type_v2"): torch._tensor._rebuild_from_type_v2,
+            ("torch", "Tensor"): torch.Tensor,
+            ("collections", "OrderedDict"): collections.OrderedDict,
+            ("builtins", "set"): set,
+            ("builtins", "frozenset"): frozenset,
+        }
+        if (module, name) in allowed:
+            return allowed[(module, name)]
+        raise pickle.UnpicklingError(f"the global {module}.{name} is not allowed")
+
+
+def load_plain_pickle(path: str | Path, source: str, what: str = "tensors") -> Any:
+    """A file written with pickle.dump: only tensors and plain containers, no code; one line on failure."""
+    raw = _read(path, source)
+    if len(raw) > MAX_PICKLE_BYTES:
+        raise UserError(f"{source} is over the {MAX_PICKLE_BYTES:,}-byte limit for a pickle")
+    _scan(raw, source)
+    try:
+        return _PlainUnpickler(io.BytesIO(raw)).load()
+    except UserError:
+        raise
+    except Exception as e:
+        raise UserError(f"{source} cannot be read safely as {what} ({_why(e)}); acdc-tui never runs pickled code") from None
