@@ -18,6 +18,7 @@ import ctypes
 import ctypes.util
 import os
 import sys
+import time
 
 ENV = "ACDC_TUI_MALLOC"
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
@@ -43,3 +44,39 @@ def return_freed_memory() -> bool:
         return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
     except (OSError, AttributeError):  # musl and others have no mallopt
         return False
+
+
+TRIM_INTERVAL_S = 2.0  # at most one malloc_trim every this many seconds
+_libc = None
+_last_trim = 0.0
+
+
+def _glibc():
+    global _libc
+    if _libc is None:
+        try:
+            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6") if sys.platform.startswith("linux") else False
+            if _libc and not hasattr(_libc, "malloc_trim"):
+                _libc = False
+        except OSError:
+            _libc = False
+    return _libc
+
+
+def trim_now_and_then(activation_bytes: int, device: str = "cpu") -> bool:
+    """Give the free pages inside glibc's heaps back to the system (malloc_trim), at most every
+    TRIM_INTERVAL_S, for runs whose activations are large enough to fragment the heap (CPU only).
+    The default allocator otherwise keeps, in the holes between live blocks, what one evaluation
+    from a low layer freed, and resident memory creeps up over a run (docs/cost.md)."""
+    global _last_trim
+    if device != "cpu" or activation_bytes < MIN_ACTIVATION_BYTES:
+        return False
+    now = time.monotonic()
+    if now - _last_trim < TRIM_INTERVAL_S:
+        return False
+    libc = _glibc()
+    if not libc:
+        return False
+    _last_trim = now
+    libc.malloc_trim(0)
+    return True

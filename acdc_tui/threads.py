@@ -63,6 +63,9 @@ def requested_threads() -> int | None:
         return None
     if not setting.isdigit() or int(setting) < 1:
         raise UserError(f"{ENV}={os.environ[ENV]!r} is not a thread count: set it to a positive whole number, or to 'torch' to keep torch's own settings")
+    most = max(4 * (os.cpu_count() or 1), 4)
+    if len(setting) > 6 or int(setting) > most:  # thousands of threads on a few cores crawl (0.6 edges/s at 10,000)
+        raise UserError(f"{ENV}={setting[:12]} threads is more than 4 per CPU core ({os.cpu_count()} cores): set at most {most}")
     return int(setting)
 
 

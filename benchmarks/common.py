@@ -31,12 +31,27 @@ SUMMARY = re.compile(r"Summary: kept (\d+)/(\d+) edges;.*; (\d+) edges tested in
 CLI_CHILD = """
 import json, re, sys
 from acdc_tui.cli.main import main
+import acdc_tui.runs.experiment as experiment
+def rss(key):
+    status = open('/proc/self/status').read() if sys.platform.startswith('linux') else ''
+    found = re.search(key + r':\\s+(\\d+)', status)
+    return int(found.group(1)) / 1024 if found else None
+setup = {}
+def prepare(*args, _prepare=experiment.prepare, **kwargs):  # resident memory right after the engine's setup
+    exp = _prepare(*args, **kwargs)
+    setup['rss'] = rss('VmRSS')
+    try:
+        import torch
+        setup['gpu'] = torch.cuda.memory_allocated() / 2**20 if torch.cuda.is_initialized() else None
+    except ImportError:
+        pass
+    return exp
+experiment.prepare = prepare
 rc = main(sys.argv[1:])
 import torch
-status = open('/proc/self/status').read() if sys.platform.startswith('linux') else ''
-hwm = re.search(r'VmHWM:\\s+(\\d+)', status)
-info = {'rc': rc, 'threads': torch.get_num_threads(), 'peak_rss_mb': int(hwm.group(1)) / 1024 if hwm else None,
-        'gpu_peak_mb': torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_initialized() else None}
+info = {'rc': rc, 'threads': torch.get_num_threads(), 'peak_rss_mb': rss('VmHWM'), 'setup_rss_mb': setup.get('rss'),
+        'gpu_peak_mb': torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_initialized() else None,
+        'gpu_setup_mb': setup.get('gpu')}
 print('BENCH ' + json.dumps(info), file=sys.stderr)
 sys.exit(rc)
 """
@@ -106,6 +121,8 @@ class CliRun:
     threads: int | None
     peak_rss_mb: float | None
     gpu_peak_mb: float | None
+    setup_rss_mb: float | None  # resident memory right after the engine's setup
+    gpu_setup_mb: float | None  # torch.cuda.memory_allocated() right after the engine's setup
     first_edge_s: float | None  # command start to the first tested edge (from the journal)
     journal: Path
     out: Path
@@ -131,7 +148,7 @@ def run_cli(argv: list[str], env: dict[str, str] | None = None, workdir: Path | 
         kept, total, tested = int(match[1]), int(match[2]), int(match[3])
         run_s, rate = float(match[4]), float(match[5])
     return CliRun(done.returncode, wall, run_s, tested, kept, total, rate, info.get("threads"), info.get("peak_rss_mb"),
-                  info.get("gpu_peak_mb"), first_edge_time(journal, start), journal, out, done.stderr)
+                  info.get("gpu_peak_mb"), info.get("setup_rss_mb"), info.get("gpu_setup_mb"), first_edge_time(journal, start), journal, out, done.stderr)
 
 
 def first_edge_time(journal: Path, start: float) -> float | None:

@@ -7,7 +7,8 @@ the real graph, 32,923 tested edges, a forward pass cheap enough for CPU) and op
 headlessly (Textual's Pilot). Each interaction sends one key and measures the time until the first
 screen update (compositor refresh) that shows its effect: switching tabs, scrolling, filtering and
 sorting all rows of the Edges tab, moving in the Overview (and the selection reaching the side bar
-and Details), drawing the Circuit tab. Each is measured with the run paused (after `--decide`
+and Details), drawing the Circuit tab and each of its keys (views, paths through the selection, the
+graph's focus, hops and edges per unit), and whether its picture holds still while the run goes. Each is measured with the run paused (after `--decide`
 edges) and again while the run goes at full speed. The run is its own process (`acdc-tui run
 --paused`, as the explorer starts it) and the explorer follows its journal, as in real use.
 Last, the run's rate: edges decided per second by the run process with no client, and with the
@@ -68,6 +69,7 @@ class Timings:
     def __init__(self, frames: Frames) -> None:
         self.frames = frames
         self.rows: list[tuple[str, list[float]]] = []
+        self.notes: list[str] = []
 
     async def keys(self, app, name: str, keys: list[str], probe: Callable[[], object]) -> None:
         times = []
@@ -80,6 +82,8 @@ class Timings:
         print(title)
         for name, times in self.rows:
             print(f"  {name:52} median {1000 * statistics.median(times):7.1f} ms   max {1000 * max(times):7.1f} ms   ({len(times)})")
+        for note in self.notes:
+            print(f"  {note}")
 
 
 async def interactions(app, timings: Timings) -> None:
@@ -107,10 +111,33 @@ async def interactions(app, timings: Timings) -> None:
     while circuit.picture is None:
         await asyncio.sleep(0.005)
     timings.rows.append(("Circuit (1): until its picture is drawn", [time.perf_counter() - pressed]))
+    await circuit_frames(app, timings, circuit)
     await timings.keys(app, "tab switch: Details (3)", ["3"], lambda: tabs.active)
     await timings.keys(app, "tab switch: Overview (0)", ["0"], lambda: tabs.active)
     table.filter_terms = []
     table.rebuild()
+
+
+async def circuit_frames(app, timings: Timings, circuit) -> None:
+    """The Circuit tab's keys, each until its new picture is on screen, and whether it holds still."""
+    picture = lambda: id(circuit.picture)  # noqa: E731 (a new picture object per drawing)
+    await timings.keys(app, "Circuit: update to the run's state (u)", ["u"] * 3, picture)
+    await timings.keys(app, "Circuit: next view (v: paths, matrix, graph)", ["v"] * 6, picture)
+    if app.selected is not None:
+        await timings.keys(app, "Circuit: paths through the selection (enter)", ["enter"], picture)
+        await timings.keys(app, "Circuit: all paths again (backspace)", ["backspace"], picture)
+    await timings.keys(app, "Circuit: next view (v), to the graph", ["v", "v"], picture)
+    await timings.keys(app, "Circuit graph: more / fewer edges per unit (+ -)", ["plus", "minus"] * 2, picture)
+    await timings.keys(app, "Circuit graph: focus on, off (f)", ["f"] * 2, picture)
+    await timings.keys(app, "Circuit graph: more, fewer hops (] [)", ["right_square_bracket", "left_square_bracket"], picture)
+    await timings.keys(app, "Circuit: back to paths (v)", ["v"], picture)
+    drawn, start = id(circuit.picture), time.perf_counter()
+    changes = 0
+    while time.perf_counter() - start < 2.0:  # the run may be going: the picture must hold still
+        await asyncio.sleep(0.05)
+        changes += id(circuit.picture) != drawn
+        drawn = id(circuit.picture)
+    timings.notes.append(f"Circuit: pictures redrawn in 2 s without a key (follow off; the run {app.state.status.mode}): {changes}")
 
 
 def start_run(task_dir: Path, work: Path, name: str):

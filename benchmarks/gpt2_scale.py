@@ -91,10 +91,13 @@ def report_run(name: str, task_dir: Path, threshold: float, device: str, dtype: 
         keep.mkdir(parents=True, exist_ok=True)
         shutil.copy(result.out, keep / f"{name}-{device.split(':')[0]}-{dtype}.json")
     shutil.rmtree(result.journal.parent, ignore_errors=True)
-    peak = f"peak GPU memory {fmt(result.gpu_peak_mb, '.0f')} MiB, " if result.gpu_peak_mb else ""
+    peak = (f"GPU memory after setup {fmt(result.gpu_setup_mb, '.0f')} MiB, peak {fmt(result.gpu_peak_mb, '.0f')} MiB"
+            f" = {fmt(result.gpu_peak_mb / result.gpu_setup_mb if result.gpu_setup_mb else None)} x, " if result.gpu_peak_mb else "")
+    ratio = result.peak_rss_mb / result.setup_rss_mb if result.peak_rss_mb and result.setup_rss_mb else None
     print(f"{name}, full run, fast engine, τ {threshold}, {device} {dtype}, {result.threads} threads: {result.tested} edges tested "
           f"(kept {result.kept}/{result.total}) in {result.run_s:.1f} s = {result.rate:.1f} edges/s over the whole run; "
-          f"command {result.wall_s:.1f} s, first edge after {fmt(result.first_edge_s, '.1f')} s; {peak}peak RSS {fmt(result.peak_rss_mb, '.0f')} MiB", flush=True)
+          f"command {result.wall_s:.1f} s, first edge after {fmt(result.first_edge_s, '.1f')} s; {peak}RSS after setup {fmt(result.setup_rss_mb, '.0f')} MiB, "
+          f"peak RSS {fmt(result.peak_rss_mb, '.0f')} MiB = {fmt(ratio)} x after setup (bound: 1.5 x)", flush=True)
 
 
 def main() -> None:

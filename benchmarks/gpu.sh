@@ -14,6 +14,9 @@
 #   5. host-device synchronisations per forward pass of the fast engine
 #   6. speculation widths on the GPU (tracr, medium, mlp3, the fixture's first 2,000 edges)
 #   7. bfloat16 against float32 decisions on the GPU (tracr, induction, mlp3)
+#   8. `acdc-tui plan` on the fixture before its float32 run, and its predicted time (seconds per tested
+#      edge x the edges the run tested) and peak memory against the run's (benchmarks/plan_check.py);
+#      the run's GPU memory after setup and its peak (the bound: peak <= 1.5 x after setup)
 #
 # Every step has a time limit (times --time-scale) and the script goes on after a failure; the results
 # (logs, circuits, summary.txt) go to --out (default: $OUT when set, else benchmarks/results/gpu-DATE).
@@ -83,7 +86,9 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log to OUT/NAME
   esac
 }
 
-# 2 and 3: whole runs, float32 then float64
+# 2 and 3: whole runs, float32 then float64; `acdc-tui plan` first, its predictions set against the float32 run's
+[ -f "$fixtures/$fixture/tokens.pt" ] || "$python" benchmarks/fixtures.py "$fixture" "$fixtures/$fixture" > /dev/null
+step plan 60 bash -c '"$0" -m acdc_tui plan --task-dir "$1" --threshold "$2" --device "$3" --json > "$4" && cat "$4"' "$python" "$fixtures/$fixture" "$threshold" "$device" "$out/plan.json"
 step run-float32 120 "$python" benchmarks/gpt2_scale.py --memory "" --run "$fixture" --threshold "$threshold" --device "$device" --dtype float32 --dir "$fixtures" --keep "$out/circuits"
 step run-float64 150 "$python" benchmarks/gpt2_scale.py --memory "" --run "$fixture" --threshold "$threshold" --device "$device" --dtype float64 --dir "$fixtures" --keep "$out/circuits"
 step same-edges 20 "$python" - "$out/circuits/$fixture-$device-float32.json" "$out/circuits/$fixture-$device-float64.json" $reference <<'EOF'
@@ -101,6 +106,7 @@ for other in others:
     verdict = "the same kept edges" if kept == theirs else f"DIFFERENT: {len(kept - theirs)} only in float32, {len(theirs - kept)} only in {other}"
     print(f"{base} ({len(kept)} kept) against {other} ({len(theirs)} kept): {verdict}")
 EOF
+step plan-vs-run 20 "$python" benchmarks/plan_check.py --device "$device" --plan "$out/plan.json" --run-log "$out/run-float32.log"
 
 # 4 to 7
 step memory 90 "$python" benchmarks/gpt2_scale.py --memory "$fixture" --run "" --device "$device" --dir "$fixtures"

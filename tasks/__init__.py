@@ -5,6 +5,7 @@ Imports are lazy so that `import tasks` is cheap and pulls in no model code.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 if TYPE_CHECKING:
@@ -29,19 +30,22 @@ def _builtin() -> dict[str, Callable[..., "Task"]]:
     }
 
 
-TASK_NAMES = ("tracr-reverse", "tracr-proportion", "induction", "ioi", "greaterthan", "docstring", "induction-redwood")
+TASK_NAMES = ("tracr-reverse", "tracr-proportion", "induction", "tiny-ioi", "ioi", "greaterthan", "docstring", "induction-redwood")
 
 # What `acdc-tui tasks` prints, without loading (hub tasks would download their models).
 TASK_SUMMARIES = {
     "tracr-reverse": "tracr: reverse a length-3 sequence (4 layers, 1 head each, MLPs); metrics: l2; offline",
     "tracr-proportion": "tracr: running proportion of 'x' tokens (2 layers, MLPs); metrics: kl, l2 (default l2); offline",
     "induction": "induction on repeated random tokens, 2-layer attention-only model trained here; metrics: kl, nll (default kl; suggested τ 0.1); offline",
-    "ioi": "indirect object identification on GPT-2 small (hub); metrics: kl, logit_diff (default kl)",
+    "tiny-ioi": "IOI-style text prompts (prompts.jsonl) on a 2-layer GPT-2 trained here, with its own tokenizer; metrics: kl, logit_diff, nll, prob_diff (default logit_diff; suggested τ 0.3); offline",
+    "ioi": "indirect object identification on GPT-2 small (hub); metrics: kl, logit_diff, nll, prob_diff (default kl)",
     "greaterthan": "greater-than on years, GPT-2 small (hub); metrics: greaterthan, kl (default greaterthan)",
     "docstring": "docstring argument completion on attn-only-4l (hub); metrics: docstring, kl (default docstring)",
     "induction-redwood": "induction on OpenWebText, redwood_attn_2l and its hub data; metrics: kl, nll (default kl)",
 }
 HUB_TASKS = ("ioi", "greaterthan", "docstring", "induction-redwood")
+# Builtin tasks that are task directories with text prompts (tasks/text_task.py), shipped in the package.
+TEXT_TASKS = {"tiny-ioi": Path(__file__).parent / "tiny_ioi"}
 
 
 def check_task_name(name: str | None) -> None:
@@ -52,14 +56,39 @@ def check_task_name(name: str | None) -> None:
         raise UserError(f"unknown task {name!r}: choose one of {', '.join(TASK_NAMES)}, or pass --task-dir DIR")
 
 
-def load_task(name: str | None = None, task_dir: str | None = None, device: str = "cpu", dtype=None, model_path: str | None = None) -> "Task":
+def load_task(name: str | None = None, task_dir: str | None = None, device: str = "cpu", dtype=None, model_path: str | None = None,
+              prompts: str | None = None, bos: str | None = None) -> "Task":
     """A builtin task by name, or a task directory; `model_path` replaces the task's model with a
-    local Hugging Face checkpoint directory (see acdc_tui.models.backend.load_checkpoint)."""
+    local Hugging Face checkpoint directory (see acdc_tui.models.backend.load_checkpoint); `prompts`
+    (a prompts.jsonl, with `model_path` or `task_dir`: the checkpoint and its tokenizer) makes a task
+    from text, `bos` (auto, on, off) says whether its texts start with the tokenizer's BOS."""
     import torch
 
+    from acdc_tui.core.errors import UserError
+
     dtype = dtype or torch.float32
+    if task_dir is None and name in TEXT_TASKS:  # a builtin text task: a task directory shipped in the package
+        if prompts is not None:
+            raise UserError(f"--prompts replaces a task directory's prompts: pass --task-dir {TEXT_TASKS[name]} --prompts FILE instead of --task {name}")
+        task_dir = str(TEXT_TASKS[name])
+    elif prompts is not None and task_dir is None:
+        if name is not None or model_path is None:
+            raise UserError(f"--prompts needs the checkpoint with its tokenizer: pass --model DIR or --task-dir DIR{'' if name is None else f', not --task {name}'}")
+        from tasks.text_task import load_text_task
+
+        return load_text_task(model_path, prompts, device, dtype, bos or "auto")
     if task_dir is None:
         check_task_name(name)
+    if task_dir is not None:
+        from tasks.task_dir import PROMPTS_FILE, load_task_dir
+
+        builtin_name = name if name in TEXT_TASKS else None
+        if prompts is not None or (Path(task_dir) / PROMPTS_FILE).is_file():
+            return load_task_dir(task_dir, device, dtype, prompts=prompts, bos=bos or "auto", model_path=model_path, name=builtin_name, source="builtin" if builtin_name else None)
+        if bos not in (None, "auto"):
+            raise UserError(f"--bos {bos} applies to text prompts ({PROMPTS_FILE}), and task directory {task_dir!r} holds tokens")
+    elif bos not in (None, "auto"):
+        raise UserError(f"--bos {bos} applies to text prompts, and task {name or DEFAULT_TASK} has none: pass --model DIR --prompts FILE or a --task-dir with {'prompts.jsonl'}")
     model = None
     if model_path is not None:
         from acdc_tui.models.backend import load_checkpoint

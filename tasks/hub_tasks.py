@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from acdc_tui.core.errors import UserError
 from acdc_tui.core.safe_load import load_plain_pickle, torch_load
-from acdc_tui.core.metrics import Metric, kl_divergence
+from acdc_tui.core.metrics import Metric, answer_metric, kl_divergence
 from acdc_tui.models import backend
 from tasks import hub_data
 from tasks.task import EdgeKey, Task, check_tokens
@@ -45,14 +45,9 @@ def load_ground_truth(task: str) -> frozenset[EdgeKey]:
 
 def logit_diff(clean_logits: torch.Tensor, correct: torch.Tensor, wrong: torch.Tensor) -> Metric:
     """The reference's IOI logit difference, negated so ACDC minimises it: -(logit[correct] - logit[wrong])
-    at the last position, averaged over the batch. Not 0 on the clean model."""
-
-    def metric(logits: torch.Tensor) -> torch.Tensor:
-        last = logits[:, -1]
-        rows = torch.arange(len(last), device=last.device)
-        return -(last[rows, correct.to(last.device)] - last[rows, wrong.to(last.device)]).mean()
-
-    return metric
+    at the last position, averaged over the batch. Not 0 on the clean model. The same metric as every
+    task's `logit_diff` (acdc_tui.core.metrics.answer_metric), which also gives prob_diff and nll."""
+    return answer_metric(clean_logits, "logit_diff", correct, wrong)
 
 
 def greaterthan_prob_diff(clean_logits: torch.Tensor, years: torch.Tensor, digit_tokens: torch.Tensor) -> Metric:
@@ -149,6 +144,8 @@ def ioi_task_parts(tokenizer, num_examples: int = NUM_EXAMPLES["ioi"]):
     metrics = {
         "kl": functools.partial(kl_divergence, positions=(-1,)),
         "logit_diff": functools.partial(logit_diff, correct=d.io_tokens, wrong=d.s_tokens),
+        "prob_diff": functools.partial(answer_metric, kind="prob_diff", answers=d.io_tokens, wrong=d.s_tokens),
+        "nll": functools.partial(answer_metric, kind="nll", answers=d.io_tokens),
     }
     return d, metrics
 

@@ -32,6 +32,7 @@ def hf_config(family: str):
         "qwen3-window": lambda: T.Qwen3Config(**COMMON, num_key_value_heads=2, head_dim=24, use_sliding_window=True, sliding_window=WINDOW, max_window_layers=1),
         "phi3": lambda: T.Phi3Config(**COMMON, num_key_value_heads=2, partial_rotary_factor=0.5, sliding_window=WINDOW + 1, pad_token_id=None, bos_token_id=None, eos_token_id=None),
         "gemma2": lambda: T.Gemma2Config(**COMMON, num_key_value_heads=2, head_dim=16),
+        "gemma2-dynamic": lambda: T.Gemma2Config(**COMMON, num_key_value_heads=2, head_dim=16, rope_parameters={"rope_type": "dynamic", "factor": 2.0, "rope_theta": 10000.0}),
         "opt": lambda: T.OPTConfig(vocab_size=VOCAB, hidden_size=64, num_hidden_layers=2, ffn_dim=96, num_attention_heads=4, max_position_embeddings=CTX),
     }[family]()
 

@@ -13,6 +13,8 @@ from acdc_tui.ui.state import ExplorerState
 from tests.helpers import experiment
 from tests.scale_states import decided_state, gpt2_graph
 
+EVERY = 10**6  # no limit on the edges drawn per unit
+
 
 @pytest.fixture(scope="module")
 def tracr_state() -> ExplorerState:
@@ -58,8 +60,8 @@ def test_dead_units_are_hidden_and_counted():
     assert "a11.2" not in live
     sender = next(s for s, r in sorted(units.edges) if r == "a11.2" and s in live)
     focus = units.node_of_unit[sender]
-    shown = draw_circuit(state, CircuitOptions(show_dead=True, focus_mode=True), focus)
-    hidden = draw_circuit(state, CircuitOptions(focus_mode=True), focus)
+    shown = draw_circuit(state, CircuitOptions(show_dead=True, focus_mode=True, fan=EVERY), focus)
+    hidden = draw_circuit(state, CircuitOptions(focus_mode=True, fan=EVERY), focus)
     assert (sender, "a11.2") in shown.dag.edge_cells
     assert set(hidden.dag.edge_cells) == {(s, r) for s, r in shown.dag.edge_cells if s in live and r in live}
     assert "a11.2" not in hidden.dag.node_spans
@@ -68,21 +70,21 @@ def test_dead_units_are_hidden_and_counted():
 
 
 def present_unit_edges(state, options):
+    """The unit edges drawn: those standing for a live hook-point edge (on an input → output path)."""
     units = UnitGraph(state, options)
-    live = units.reaching_output()
-    return units, {(s, r) for s, r in units.edges if s in live and r in live}
+    return units, units.live
 
 
 def test_a_gpt2_sized_circuit_is_drawn_around_the_focus():
     state = decided_state(gpt2_graph(), 9000, keep=0.3)
     focus = next(n for n in state.graph.nodes if n.label == "a10.5.k_in")
-    picture = draw_circuit(state, CircuitOptions(), focus)
+    picture = draw_circuit(state, CircuitOptions(fan=EVERY), focus)
     units, edges = present_unit_edges(state, CircuitOptions())
     assert len(edges) > CircuitOptions().max_edges and picture.scope is Scope.FOCUS and picture.focus == "a10.5"
     # one hop: exactly the head's present in- and out-edges between live units
     assert set(picture.dag.edge_cells) == {(s, r) for s, r in edges if "a10.5" in (s, r)}
     assert picture.header.startswith(f"around a10.5, 1 hop: {len(picture.dag.edge_cells)} of {len(edges)} edges")
-    two = units.neighbourhood("a10.5", 2, units.reaching_output())
+    two = units.neighbourhood("a10.5", 2, units.reaching_output()) & edges
     senders = {s for s, r in edges if r == "a10.5"}
     receivers = {r for s, r in edges if s == "a10.5"}
     assert two == {(s, r) for s, r in edges if r in senders | {"a10.5"} or s in receivers | {"a10.5"}}
@@ -107,6 +109,6 @@ def test_states_of_drawn_units():
     state = decided_state(gpt2_graph(), 2000)
     cut_off(state, "a11.2")
     head = state.cells.map.layers[11].heads[2]
-    picture = draw_circuit(state, CircuitOptions(show_dead=True, focus_mode=True), head.outputs[0])
+    picture = draw_circuit(state, CircuitOptions(show_dead=True, focus_mode=True, fan=EVERY), head.outputs[0])
     assert picture.states["a11.2"] == "dead"
     assert picture.states["m0"] == "pending" and picture.states["m10"] == "pending"

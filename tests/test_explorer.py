@@ -66,7 +66,7 @@ def straight(task: str):
 
 async def select_edge(app, pilot, edge) -> None:
     """Pick `edge` in the Edges tab with the keyboard: filter to it, then move onto its row."""
-    await pilot.press("slash")  # the Edges tab's filter, its old text selected
+    await pilot.press("2", "slash")  # the Edges tab's filter, its old text selected
     await pilot.press(*f"{edge.sender.label} {edge.receiver.label}")
     await pilot.press("enter")
     table = app.query_one(EdgeTable)
@@ -101,7 +101,7 @@ async def test_run_to_completion_gives_the_headless_circuit(task, tmp_path):
         log = app.query_one(DecisionLog).lines
         assert sum("...so removing connection" in l for l in log) == sum(r.decided_by == "test" and not r.present for r in reference.run.records.values())
         dag = app.query_one(CircuitView)
-        await pilot.press("1", "A", "d")  # the Circuit tab: every hook point, dead ones too
+        await pilot.press("1", "v", "v", "A", "d")  # the Circuit tab's graph: every hook point, dead ones too
         await drawn(pilot, dag)
         kept_labels = {n.label for e in reference.run.present_edges() for n in (e.sender, e.receiver)}
         assert set(dag.dag.node_spans) == kept_labels

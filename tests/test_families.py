@@ -148,7 +148,7 @@ def test_a_real_subprocess_runs_a_gqa_checkpoint(checkpoints, tmp_path):
     assert main(["dot", str(out), "-o", str(tmp_path / "c.dot")]) == 0  # the file's config rebuilds its graph
 
 
-@pytest.mark.parametrize(("family", "needle"), [("gemma2", "post-attention norm"), ("opt", "model_type 'opt'")])
+@pytest.mark.parametrize(("family", "needle"), [("gemma2-dynamic", "changes its frequencies"), ("opt", "model_type 'opt'")])
 def test_other_architectures_are_refused_in_one_line_before_loading_weights(family, needle, tmp_path, capsys):
     from tests.hf_families import hf_config
 

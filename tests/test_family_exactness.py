@@ -212,3 +212,25 @@ def test_what_cannot_be_modelled_exactly_is_refused_in_one_line(hf, needle):
     with pytest.raises(UserError, match=needle) as e:
         describe_hf_config(hf)
     assert len(str(e.value).splitlines()) == 1
+
+
+# Real models' configs, written by hand from their published config.json (no network), with the
+# tested-edge count each gives (docs/families.md quotes them).
+REAL_CONFIGS = {
+    "gemma-2b": ({"model_type": "gemma", "num_hidden_layers": 18, "num_attention_heads": 8, "num_key_value_heads": 1, "hidden_size": 2048, "head_dim": 256,
+                  "intermediate_size": 16384, "max_position_embeddings": 8192, "vocab_size": 256000}, 15832),
+    "qwen3-0.6b": ({"model_type": "qwen3", "num_hidden_layers": 28, "num_attention_heads": 16, "num_key_value_heads": 8, "hidden_size": 1024, "head_dim": 128,
+                    "intermediate_size": 3072, "max_position_embeddings": 40960, "vocab_size": 151936, "use_sliding_window": False, "sliding_window": None,
+                    "max_window_layers": 28}, 214803),
+    "phi-3-mini-4k": ({"model_type": "phi3", "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 32, "hidden_size": 3072,
+                       "intermediate_size": 8192, "max_position_embeddings": 4096, "vocab_size": 32064, "sliding_window": 2047, "rope_scaling": None}, 1595953),
+    "mistral-7b-v0.1": ({"model_type": "mistral", "num_hidden_layers": 32, "num_attention_heads": 32, "num_key_value_heads": 8, "hidden_size": 4096,
+                         "intermediate_size": 14336, "max_position_embeddings": 32768, "vocab_size": 32000, "sliding_window": 4096}, 807217),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REAL_CONFIGS))
+def test_real_models_edge_counts(name):
+    hf, expected = REAL_CONFIGS[name]
+    arch = Architecture.from_config(describe_hf_config(hf))
+    assert edge_count(arch) == len(build_graph(arch).tested_edges) == expected

@@ -47,6 +47,26 @@ def import_ray():
     return ray
 
 
+def _probe(address: str, timeout: float = 5.0) -> None:
+    """HOST:PORT or ray://HOST:PORT: one TCP connect with a timeout, so nothing listening is one line
+    in seconds (ray.init alone retries for minutes)."""
+    import socket
+
+    from acdc_tui.core.errors import UserError
+
+    target = address.split("://", 1)[-1]
+    if address == "auto" or ":" not in target:
+        return
+    host, _, port = target.rpartition(":")
+    if not port.isdigit():
+        raise UserError(f"--ray {address}: the port {port!r} is not a number: give HOST:PORT or ray://HOST:PORT")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as e:
+        raise UserError(f"--ray {address}: nothing answers there ({e.strerror or type(e).__name__} within {timeout:.0f} s); start a cluster with `ray start --head`, or give no address for a local one") from None
+
+
 def run_ray_sweep(
     exp: Experiment, thresholds: Sequence[float], recipe: dict, folder: Path, address: str | None = None,
     num_cpus: int | None = None, stderr: IO[str] | None = None, quiet: bool = False,
@@ -101,6 +121,7 @@ def _connect(ray, address: str | None, num_cpus: int | None) -> None:
         if address is None:
             ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
         else:
+            _probe(address)
             ray.init(address=address, log_to_driver=False)
     except ConnectionError as e:
         raise UserError(f"--ray {address}: cannot join the Ray cluster ({str(e).strip().splitlines()[0]}); start one with `ray start --head`, or give no address for a local one") from None
@@ -147,7 +168,7 @@ def _experiment(recipe: dict, settings: dict) -> Experiment:
         from acdc_tui.runs.experiment import prepare
         from acdc_tui.runs.identity import settings_from_meta
 
-        task = tasks.load_task(recipe["task"], recipe["task_dir"], recipe["device"], parse_dtype(recipe["dtype"]), model_path=recipe["model_path"])
+        task = tasks.load_task(recipe["task"], recipe["task_dir"], recipe["device"], parse_dtype(recipe["dtype"]), model_path=recipe["model_path"], prompts=recipe.get("prompts"), bos=recipe.get("bos"))
         _EXPERIMENTS[key] = prepare(task, settings_from_meta({"settings": settings}))
     return _EXPERIMENTS[key]
 

@@ -15,7 +15,7 @@ from acdc_tui.core.algorithm import AcdcRun
 from acdc_tui.core.events import EdgeForced, EdgesPrefiltered, EdgeTested, Event, NodeSkipped, RunFinished
 from acdc_tui.io.circuit import Circuit
 from acdc_tui.io.reference_log import format_event
-from acdc_tui.runs.progress import Progress, ProgressLine
+from acdc_tui.runs.progress import LayerCosts, Progress, ProgressLine, decided_keys
 
 
 class HeadlessSink:
@@ -30,7 +30,7 @@ class HeadlessSink:
     ) -> None:
         self.stdout, self.stderr = stdout or sys.stdout, stderr or sys.stderr  # looked up per call: tests swap them
         self.quiet = quiet
-        self.progress = Progress(run.total)
+        self.progress = Progress(run.total, costs=LayerCosts.of_graph(run.graph, decided_keys(run)))
         self.progress.done = run.done
         self.meter = ProgressLine(self.stderr, self.progress)
         self.log_file = open(log, "a", encoding="utf-8", buffering=1) if log else None
@@ -50,8 +50,7 @@ class HeadlessSink:
                     self.stderr.write("\r\x1b[2K")  # keep the progress line from mixing with the log on a shared terminal
                 self.stdout.write(text)
         if isinstance(event, (EdgeTested, EdgeForced, NodeSkipped, EdgesPrefiltered)):
-            self.progress.done = event.done
-            self.progress.tested += isinstance(event, (EdgeTested, EdgeForced))
+            self.progress.on_event(event)
             self.meter.update(run.kept(), run.current_metric)
         if isinstance(event, RunFinished):
             self.meter.update(run.kept(), run.current_metric, force=True)

@@ -39,6 +39,8 @@ def serve_job(
     sink = HeadlessSink(exp.run, log, quiet, header)
     loop = RunLoop(exp, writer, events=events or (), sinks=[sink], autorun=autorun, outputs=Outputs(out, dot, fmt))
     status, exit_note, message = 0, "finished", None
+    if not autorun:  # nobody may be watching: say what it waits for, and how to stop it
+        print(f"acdc-tui: paused, waiting for an explorer: run `acdc-tui attach {journal}` (in a terminal, or `acdc-tui serve {journal}`); stop it with `kill {os.getpid()}` (its decisions so far stay in the journal)", file=sys.stderr, flush=True)
     try:
         mode = loop.serve()
         if mode is Mode.STOPPED:
@@ -70,6 +72,9 @@ def serve_job(
 def path(value: str | None, flag: str = "path") -> Path | None:
     if value is not None and not value.strip():
         raise UserError(f"{flag} is empty: give a file name")
+    if value is not None and (value.endswith(("/", os.sep)) or Path(value).is_dir()):
+        what = "is a directory" if Path(value).is_dir() else "names a folder"
+        raise UserError(f"{flag} {value} {what}: give a file name to write (e.g. {value.rstrip('/')}/circuit.json)")
     return None if value is None else Path(value)
 
 

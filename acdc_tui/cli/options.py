@@ -13,10 +13,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from acdc_tui.core.architecture.families import supported_model_types  # pure: no torch
+from acdc_tui.core.errors import UserError
+
 DEFAULT_THRESHOLD = 0.01  # for the embedded default task (tracr-reverse, L2)
 DEFAULT_PORT = 8000
 ENGINES = ("fast", "plain")
 DTYPES = ("float32", "float64")  # half precision: not yet shown to give the same decisions
+BOS_CHOICES = ("auto", "on", "off")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -115,10 +119,13 @@ def _opt(*flags: str, negative_values: bool = False, **kwargs: Any) -> Option:
 
 
 TASK = _opt("--task", help="builtin task name (default tracr-reverse; see `acdc-tui tasks`)")
-TASK_DIR = _opt("--task-dir", help="directory with config.json, weights.pt, tokens.pt")
-MODEL = _opt("--model", metavar="PATH", help="replace the task's model by a local Hugging Face checkpoint directory (GPT-2 family; offline)")
+TASK_DIR = _opt("--task-dir", help="directory with config.json, weights.pt, tokens.pt; or a Hugging Face checkpoint with its tokenizer files and prompts.jsonl")
+MODEL = _opt("--model", metavar="PATH", help="replace the task's model by a local Hugging Face checkpoint directory, read offline (model types: " + ", ".join(supported_model_types()) + ")")
+PROMPTS = _opt("--prompts", metavar="FILE", help="text prompts (JSONL: clean, corrupted, optional answer, wrong), tokenized by the tokenizer of --model DIR or --task-dir DIR")
+BOS = _opt("--bos", choices=BOS_CHOICES, default=None, help="text prompts: start each with the tokenizer's BOS as the tokenizer does (auto, the default), always (on) or never (off)")
 THRESHOLD = _opt("--threshold", "-t", type=threshold, default=None, help="τ: an edge is removed if the metric rises by less than this")
-METRIC = _opt("--metric", help="metric name (default: the task's)")
+# Not argparse choices: a builtin task names its own metrics (tracr's l2); the task refuses an unknown one.
+METRIC = _opt("--metric", help="metric name (default: the task's): kl, and with answers logit_diff, prob_diff, nll (lower is better; see docs/your-own-experiment.md)")
 ZERO_ABLATION = _opt("--zero-ablation", action="store_true", help="ablate to zero instead of the patch (corrupted) data")
 MEAN_ABLATION = _opt("--mean-ablation", action="store_true", help="ablate to each sender's output averaged over the patch data, per position")
 PREFILTER = _opt("--prefilter", metavar="METHOD:FRACTION", default=None, help="remove the FRACTION of tested edges with the lowest attribution (eap or eap-ig) untested first; not the reference algorithm")
@@ -152,7 +159,7 @@ LOGSPACE = _opt("--logspace", metavar="LO,HI,N", negative_values=True, help="N t
 FRACTIONS = _opt("--fractions", metavar="F1,F2,...", default=None, negative_values=True, help="with --top-k: edge fractions (default MIB's 0.001,0.002,0.005,0.01,0.02,0.05,0.1,0.2,0.5,1)")
 
 # The run options shared by `run`, `sweep`, `serve` and the explorer, in --help order (the task source first).
-RUN_OPTIONS = (MODEL, THRESHOLD, METRIC, ZERO_ABLATION, MEAN_ABLATION, PREFILTER, ABS_VALUE_THRESHOLD, TREE_SHAKING, PIN, FORCE_PRUNE, PINS_FROM, ENGINE, DEVICE, DTYPE, OUT, LOG, DOT, QUIET, HEADLESS)
+RUN_OPTIONS = (MODEL, PROMPTS, BOS, THRESHOLD, METRIC, ZERO_ABLATION, MEAN_ABLATION, PREFILTER, ABS_VALUE_THRESHOLD, TREE_SHAKING, PIN, FORCE_PRUNE, PINS_FROM, ENGINE, DEVICE, DTYPE, OUT, LOG, DOT, QUIET, HEADLESS)
 EXPLORER_OPTIONS = (ASCII, RUN_AT_ONCE, SCORES)
 ALL_OPTIONS = (TASK, TASK_DIR, *RUN_OPTIONS, FORMAT, JOURNAL, PAUSED, RECIPE, *EXPLORER_OPTIONS, PORT, HOST, TOKEN, NO_TOKEN, MAX_SESSIONS, THRESHOLDS, LOGSPACE, FRACTIONS)
 
@@ -220,6 +227,8 @@ def recipe_from_args(args: argparse.Namespace):
         task=args.task,
         task_dir=args.task_dir,
         model=args.model,
+        prompts=getattr(args, "prompts", None),
+        bos=getattr(args, "bos", None),
         metric=args.metric,
         tau=DEFAULT_THRESHOLD if args.threshold is None else args.threshold,
         ablation=Ablation.of(args.zero_ablation, args.mean_ablation),
@@ -245,9 +254,14 @@ def task_label(recipe) -> str:
 
 
 def check_task_source(recipe) -> None:
-    """The task name or task directory exists (before any model loads)."""
+    """The task name or task directory, and the prompts file, exist (before any model loads)."""
+    from pathlib import Path
+
     import tasks
 
+    prompts = getattr(recipe, "prompts", None)
+    if prompts is not None and not Path(prompts).is_file():
+        raise UserError(f"prompts file {prompts!r} {'is a directory' if Path(prompts).is_dir() else 'does not exist'}: pass a .jsonl file with one {{\"clean\", \"corrupted\"}} object a line")
     if recipe.task_dir is None:
         tasks.check_task_name(recipe.task)
     else:

@@ -151,6 +151,10 @@ class AcdcRun:
     def present_edges(self) -> list[Edge]:
         return [r.edge for r in self.records.values() if r.present]
 
+    def dangling(self) -> set[tuple[Node, Node]]:
+        """Kept edges whose path to the output is cut (see `dangling_edges`)."""
+        return dangling_edges(self.graph, lambda e: self.records[e.key].present)
+
     # ---- internals ----
 
     def _next_seq(self) -> int:
@@ -319,6 +323,24 @@ class AcdcRun:
     def _rule_decision(rec: EdgeRecord) -> bool:
         """Whether ACDC itself (no overrides) keeps a decided edge."""
         return bool(rec.tested_present) if rec.decided_by in ("test", "forced") else False  # skipped, prefilter, tree_shaking: removed
+
+
+def dangling_edges(graph: ComputationalGraph, present: Callable[[Edge], bool]) -> set[tuple[Node, Node]]:
+    """Present edges whose receiver no longer reaches the output through present edges.
+
+    Such an edge is kept (a pin holds it, or an override restored it after its receiver was
+    skipped) but carries nothing to the output: its path is cut. ACDC keeps it as the user asked;
+    views must mark it, never draw a path through it. One pass over the edges (O(E)).
+    """
+    reach = {graph.output_node}
+    todo = [graph.output_node]
+    while todo:
+        node = todo.pop()
+        for edge in graph.incoming[node]:
+            if edge.sender not in reach and present(edge):
+                reach.add(edge.sender)
+                todo.append(edge.sender)
+    return {e.key for n in graph.nodes if n not in reach for e in graph.incoming[n] if present(e)}
 
 
 def ends_edge_step(ev: Event, n: int) -> bool:

@@ -15,7 +15,7 @@ from typing import Collection, Iterable, Mapping
 
 import networkx as nx
 
-from acdc_tui.core.architecture import INPUT_KINDS, Architecture, NodeKind, feeds, firing_rank, hook_name, kind_of
+from acdc_tui.core.architecture import HOOK_PREFIX, INPUT_KINDS, QKV, QKV_INPUT, Architecture, NodeKind, feeds, firing_rank, hook_name, kind_of
 
 
 class EdgeType(str, Enum):
@@ -58,7 +58,7 @@ class Node:
     def kind(self) -> NodeKind | str:
         """The node's role (a str enum: compares equal to `"output"`, `"q_input"`, ...)."""
         kind = kind_of(self.name)
-        return kind if kind is not None else self.name.split(".")[-1].removeprefix("hook_")
+        return kind if kind is not None else self.name.split(".")[-1].removeprefix(HOOK_PREFIX)
 
     @property
     def label(self) -> str:
@@ -76,6 +76,10 @@ class Node:
             return f"a{l}.{h}.{k.value}"
         if k in (NodeKind.Q_INPUT, NodeKind.K_INPUT, NodeKind.V_INPUT):
             return f"a{l}.{h}.{k.value[0]}_in"
+        if k is NodeKind.ATTN_SUM:
+            return f"a{l}.sum"
+        if k is NodeKind.ATTN_OUT:
+            return f"a{l}.out"
         if k is NodeKind.MLP_IN:
             return f"m{l}.in"
         if k is NodeKind.MLP_OUT:
@@ -161,6 +165,76 @@ Absent = Mapping[Node, Collection[Node]]  # receiver -> senders whose edge is ab
 EdgeKey = tuple[str, int | None, str, int | None]  # sender hook, head, receiver hook, head (as files store edges)
 
 
+class _ReferenceInsertion:
+    """The reference's `setup_from_model` walk: nodes, their incoming edge type, and each receiver's
+    senders grouped by hook name, all in insertion order."""
+
+    def __init__(self, spec: Architecture) -> None:
+        self.spec = spec
+        self.node_type: dict[Node, EdgeType] = {}
+        self.node_order: list[Node] = []
+        self.senders: dict[Node, dict[str, list[Node]]] = {}  # receiver -> sender hook name -> senders in insertion order
+        self.downstream: list[Node] = []  # every node that reads the residual stream, so far
+
+    def node(self, kind: NodeKind, layer: int | None = None, head: int | None = None) -> Node:
+        return Node(hook_name(kind, layer, self.spec.n_layers), head)
+
+    def add_node(self, n: Node, incoming: EdgeType) -> None:
+        self.node_type[n] = incoming
+        self.node_order.append(n)
+        self.senders[n] = {}
+
+    def add_edge(self, sender: Node, receiver: Node) -> None:
+        self.senders[receiver].setdefault(sender.name, []).append(sender)
+
+    def add_writer(self, n: Node, kind: NodeKind, layer: int | None) -> None:
+        for r in self.downstream:
+            if feeds(self.spec, kind, layer, r.kind, r.layer):
+                self.add_edge(n, r)
+
+    def add_output(self) -> None:
+        out = self.node(NodeKind.OUTPUT)
+        self.add_node(out, EdgeType.ADDITION)
+        self.downstream.append(out)
+
+    def add_unit(self, writer_kind: NodeKind, reader_kind: NodeKind, layer: int) -> None:
+        """A whole-tensor unit (MLP, post-attention norm): its output writes, its input reads the residual."""
+        writer, reader = self.node(writer_kind, layer), self.node(reader_kind, layer)
+        self.add_node(writer, EdgeType.PLACEHOLDER)
+        self.add_writer(writer, writer_kind, layer)
+        self.add_node(reader, EdgeType.ADDITION)
+        self.add_edge(reader, writer)
+        self.downstream.append(reader)
+
+    def add_heads(self, layer: int) -> None:
+        """The layer's heads, last first; a key/value head's k and v come with the first head of its group."""
+        spec = self.spec
+        results = {h: self.node(NodeKind.RESULT, layer, h) for h in range(spec.n_heads)}
+        new_readers = []
+        for h in range(spec.n_heads - 1, -1, -1):
+            self.add_node(results[h], EdgeType.PLACEHOLDER)
+            self.add_writer(results[h], NodeKind.RESULT, layer)
+            first_of_group = h % spec.group_size == 0  # the group's first head (visited last) brings its k and v nodes
+            for x in "qkv":
+                if x != "q" and not first_of_group:
+                    continue
+                head = h if x == "q" else h // spec.group_size
+                qkv, qkv_in = self.node(QKV[x], layer, head), self.node(QKV_INPUT[x], layer, head)
+                self.add_node(qkv, EdgeType.DIRECT_COMPUTATION)
+                self.add_node(qkv_in, EdgeType.ADDITION)
+                for result in ([results[g] for g in range(h, h + spec.group_size)] if x != "q" else [results[h]]):
+                    self.add_edge(qkv, result)
+                self.add_edge(qkv_in, qkv)
+                new_readers.append(qkv_in)
+        self.downstream.extend(new_readers)  # after the layer: heads never feed heads of their own layer
+
+    def add_inputs(self) -> None:
+        for kind in self.spec.input_kinds():
+            n = self.node(kind)
+            self.add_node(n, EdgeType.PLACEHOLDER)
+            self.add_writer(n, kind, None)
+
+
 def build_graph(spec: Architecture) -> ComputationalGraph:
     """Build the graph the way the reference's `setup_from_model` does, then sort it.
 
@@ -171,77 +245,29 @@ def build_graph(spec: Architecture) -> ComputationalGraph:
     architecture (`feeds`): with grouped-query attention a key/value head's k and v nodes are
     added with the first head of its group, and feed every head of the group.
     """
-    node_type: dict[Node, EdgeType] = {}
-    node_order: list[Node] = []
-    senders: dict[Node, dict[str, list[Node]]] = {}  # receiver -> sender hook name -> senders in insertion order
-
-    def add_node(n: Node, incoming: EdgeType) -> None:
-        node_type[n] = incoming
-        node_order.append(n)
-        senders[n] = {}
-
-    def add_edge(sender: Node, receiver: Node) -> None:
-        senders[receiver].setdefault(sender.name, []).append(sender)
-
-    def node(kind: NodeKind, layer: int | None = None, head: int | None = None) -> Node:
-        return Node(hook_name(kind, layer, spec.n_layers), head)
-
-    def add_writer(n: Node, kind: NodeKind, layer: int | None) -> None:
-        for r in downstream:
-            if feeds(spec, kind, layer, r.kind, r.layer):
-                add_edge(n, r)
-
-    out = node(NodeKind.OUTPUT)
-    add_node(out, EdgeType.ADDITION)
-    downstream = [out]  # every node that reads the residual stream, so far
-    for l in range(spec.n_layers - 1, -1, -1):
+    walk = _ReferenceInsertion(spec)
+    walk.add_output()
+    for layer in range(spec.n_layers - 1, -1, -1):
         if not spec.attn_only:
-            mlp_out, mlp_in = node(NodeKind.MLP_OUT, l), node(NodeKind.MLP_IN, l)
-            add_node(mlp_out, EdgeType.PLACEHOLDER)
-            add_writer(mlp_out, NodeKind.MLP_OUT, l)
-            add_node(mlp_in, EdgeType.ADDITION)
-            add_edge(mlp_in, mlp_out)
-            downstream.append(mlp_in)
-        results = {h: node(NodeKind.RESULT, l, h) for h in range(spec.n_heads)}
-        new_readers = []
-        for h in range(spec.n_heads - 1, -1, -1):
-            add_node(results[h], EdgeType.PLACEHOLDER)
-            add_writer(results[h], NodeKind.RESULT, l)
-            heads_of_kv = [results[h]]
-            kv = h // spec.group_size
-            if h % spec.group_size == 0:  # the group's first head (visited last) brings its k and v nodes
-                heads_of_kv = [results[g] for g in range(h, h + spec.group_size)]
-            for x in "qkv":
-                if x != "q" and h % spec.group_size:
-                    continue
-                head = h if x == "q" else kv
-                qkv_kind, in_kind = {"q": (NodeKind.Q, NodeKind.Q_INPUT), "k": (NodeKind.K, NodeKind.K_INPUT), "v": (NodeKind.V, NodeKind.V_INPUT)}[x]
-                qkv, qkv_in = node(qkv_kind, l, head), node(in_kind, l, head)
-                add_node(qkv, EdgeType.DIRECT_COMPUTATION)
-                add_node(qkv_in, EdgeType.ADDITION)
-                for result in (heads_of_kv if x != "q" else [results[h]]):
-                    add_edge(qkv, result)
-                add_edge(qkv_in, qkv)
-                new_readers.append(qkv_in)
-        downstream.extend(new_readers)  # after the layer: heads never feed heads of their own layer
-    for kind in spec.input_kinds():
-        n = node(kind)
-        add_node(n, EdgeType.PLACEHOLDER)
-        add_writer(n, kind, None)
+            walk.add_unit(NodeKind.MLP_OUT, NodeKind.MLP_IN, layer)
+        if spec.post_norm:  # the post-attention norm: its input reads the layer's heads, its output writes the residual
+            walk.add_unit(NodeKind.ATTN_OUT, NodeKind.ATTN_SUM, layer)
+        walk.add_heads(layer)
+    walk.add_inputs()
 
     rank = firing_rank(spec)
-    insertion = {n: i for i, n in enumerate(node_order)}
+    insertion = {n: i for i, n in enumerate(walk.node_order)}
     dag = nx.DiGraph()
-    for r in sorted(node_order, key=lambda n: (-rank[n.name], insertion[n])):
-        dag.add_node(r, incoming=node_type[r])
+    for r in sorted(walk.node_order, key=lambda n: (-rank[n.name], insertion[n])):
+        dag.add_node(r, incoming=walk.node_type[r])
     for r in dag.nodes:
-        for s in (s for group in senders[r].values() for s in group):
-            dag.add_edge(s, r, edge=Edge(s, r, node_type[r]))
+        for s in (s for group in walk.senders[r].values() for s in group):
+            dag.add_edge(s, r, edge=Edge(s, r, walk.node_type[r]))
     return ComputationalGraph(spec, dag)
 
 
 def parse_node(text: str, graph: ComputationalGraph) -> Node:
-    """Parse `blocks.1.attn.hook_result[3]`, `blocks.1.attn.hook_result[:, :, 3]` or a label like `a1.3`."""
+    """Parse a hook name with a head index (`NAME[3]` or `NAME[:, :, 3]`, as the architecture names hooks) or a label like `a1.3`."""
     from acdc_tui.core.errors import UserError
 
     t = text.strip()
@@ -263,7 +289,7 @@ def parse_node(text: str, graph: ComputationalGraph) -> Node:
 
     close = difflib.get_close_matches(t, list(by_label) + list(by_str), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise UserError(f"unknown hook point {t!r} in this model's graph{hint}: use a hook name with head index, e.g. 'blocks.0.attn.hook_result[0]', or a label like 'a0.0'")
+    raise UserError(f"unknown hook point {t!r} in this model's graph{hint}: use a hook name with head index, e.g. '{hook_name(NodeKind.RESULT, 0)}[0]', or a label like 'a0.0'")
 
 
 def parse_edge(text: str, graph: ComputationalGraph) -> Edge:

@@ -33,63 +33,83 @@ MAX_PICKLE_BYTES = 1 << 30  # the pickle part of a file (tensor data lives besid
 _MARK_CONSUMERS = {"TUPLE", "LIST", "DICT", "APPENDS", "SETITEMS", "ADDITEMS", "FROZENSET", "OBJ", "INST", "POP_MARK"}
 
 
+_ADD_TO_MARKED = ("APPENDS", "SETITEMS", "ADDITEMS")  # mark consumers that fill the object below the mark
+_ADD_ITEMS = {"APPEND": 1, "SETITEM": 2, "BUILD": 1}  # opcodes that pop this many items into the object below
+_MEMO_PUT = ("PUT", "BINPUT", "LONG_BINPUT")
+_MEMO_GET = ("GET", "BINGET", "LONG_BINGET")
+
+
+class _Nesting:
+    """The pickle machine's stack with each object's nesting depth instead of the object; a memoised
+    object shares its one-element depth list with the memo, so filling it later deepens every reference."""
+
+    def __init__(self) -> None:
+        self.stack: list[list[int]] = []
+        self.marks: list[int] = []
+        self.memo: dict[Any, list[int]] = {}
+
+    def step(self, op: Any, arg: Any) -> bool:
+        """Apply one opcode (not STOP); True when it built or filled an object (then the depth is checked)."""
+        name = op.name
+        if name == "MARK":
+            self.marks.append(len(self.stack))
+        elif name in _MARK_CONSUMERS:
+            self._close_mark(name)
+        elif name in _ADD_ITEMS:
+            self._fill(_ADD_ITEMS[name])
+        elif name in _MEMO_PUT or name == "MEMOIZE":
+            if self.stack:
+                self.memo[arg if name != "MEMOIZE" else len(self.memo)] = self.stack[-1]
+        elif name in _MEMO_GET:
+            self.stack.append(self.memo.get(arg, [0]))
+        else:
+            self._other(op)
+            return True
+        return name in _MARK_CONSUMERS or name in _ADD_ITEMS
+
+    def too_deep(self) -> bool:
+        return bool(self.stack) and self.stack[-1][0] > MAX_DEPTH
+
+    def _close_mark(self, name: str) -> None:
+        at = self.marks.pop() if self.marks else 0
+        items, self.stack[at:] = self.stack[at:], []
+        depth = max((c[0] for c in items), default=0) + 1
+        if name in _ADD_TO_MARKED:
+            if self.stack:
+                self.stack[-1][0] = max(self.stack[-1][0], depth)
+        elif name != "POP_MARK":
+            self.stack.append([depth])
+
+    def _fill(self, n: int) -> None:
+        items, self.stack[-n:] = self.stack[-n:], []
+        if self.stack:
+            self.stack[-1][0] = max(self.stack[-1][0], max((c[0] for c in items), default=0) + 1)
+
+    def _other(self, op: Any) -> None:
+        """Any other opcode, from its declared stack effect: one level above what it consumes."""
+        before, after = len(op.stack_before), len(op.stack_after)
+        if pickletools.markobject in op.stack_before:
+            before -= 1
+        items = self.stack[len(self.stack) - before :] if before else []
+        if before:
+            del self.stack[len(self.stack) - before :]
+        depth = max((c[0] for c in items), default=0) + (1 if items else 0)
+        for _ in range(after):
+            self.stack.append([depth])
+
+
 def _scan(data: bytes | memoryview, source: str, start: int = 0) -> int:
     """Refuse pickles nested deeper than MAX_DEPTH; return where the pickle (its STOP) ends."""
-    stack: list[Any] = []  # each item: a one-element list holding that object's nesting depth
-    marks: list[int] = []
-    memo: dict[Any, list[int]] = {}
+    nesting = _Nesting()
     stream = io.BytesIO(data)
     stream.seek(start)
     end = start
     try:
-        for op, arg, pos in pickletools.genops(stream):
-            name = op.name
+        for op, arg, _pos in pickletools.genops(stream):
             end = stream.tell()
-            if name == "MARK":
-                marks.append(len(stack))
-                continue
-            if name in _MARK_CONSUMERS:
-                at = marks.pop() if marks else 0
-                items, stack[at:] = stack[at:], []
-                depth = max((c[0] for c in items), default=0) + 1
-                if name in ("APPENDS", "SETITEMS", "ADDITEMS"):
-                    if stack:
-                        stack[-1][0] = max(stack[-1][0], depth)
-                        depth = stack[-1][0]
-                elif name != "POP_MARK":
-                    stack.append([depth])
-            elif name in ("APPEND", "SETITEM", "BUILD"):
-                n = 2 if name == "SETITEM" else 1
-                items, stack[-n:] = stack[-n:], []
-                if stack:
-                    stack[-1][0] = max(stack[-1][0], max((c[0] for c in items), default=0) + 1)
-                    depth = stack[-1][0]
-                else:
-                    depth = 0
-            elif name in ("PUT", "BINPUT", "LONG_BINPUT"):
-                if stack:
-                    memo[arg] = stack[-1]
-                continue
-            elif name == "MEMOIZE":
-                if stack:
-                    memo[len(memo)] = stack[-1]
-                continue
-            elif name in ("GET", "BINGET", "LONG_BINGET"):
-                stack.append(memo.get(arg, [0]))
-                continue
-            elif name == "STOP":
+            if op.name == "STOP":
                 break
-            else:
-                before, after = len(op.stack_before), len(op.stack_after)
-                if pickletools.markobject in op.stack_before:
-                    before -= 1
-                items = stack[len(stack) - before :] if before else []
-                if before:
-                    del stack[len(stack) - before :]
-                depth = max((c[0] for c in items), default=0) + (1 if items else 0)
-                for _ in range(after):
-                    stack.append([depth])
-            if stack and stack[-1][0] > MAX_DEPTH:
+            if nesting.step(op, arg) and nesting.too_deep():
                 raise UserError(f"{source} nests containers more than {MAX_DEPTH} deep: no file acdc-tui reads is shaped like that, so it is refused unread")
     except UserError:
         raise

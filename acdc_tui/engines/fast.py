@@ -53,8 +53,10 @@ MEMO_SIZE = 1024  # remembered evaluations (whole absent-edge maps)
 
 
 class _Stage:
-    """One step of the forward pass: layer l's attention, layer l's MLP, or the output. It reads the
-    sender columns below `n_up` and writes the columns `cols`."""
+    """One step of the forward pass: layer l's attention, its post-attention norm (post-norm families),
+    layer l's MLP, or the output. It reads the sender columns below `n_up` that are its senders (`base`:
+    all of them, except that with post-norms heads feed only their layer's post-norm) and writes the
+    columns `cols`."""
 
     def __init__(self, index: int, kind: str, layer: int | None, n_up: int, cols: list[int]) -> None:
         self.index, self.kind, self.layer, self.n_up, self.cols = index, kind, layer, n_up, cols
@@ -113,13 +115,16 @@ class FastEngine:
             self._read = on_selected
         self.pm_t = torch.tensor(self.pm, device=self.device)
 
-        # senders: input nodes, then per layer its heads' results and its MLP output
+        # senders: input nodes, then per layer its heads' results, (post-norms) its normed attention output, its MLP output
         self.inputs = list(graph.input_nodes)
         m = 1 if w.has_mlp else 0
+        pn = 1 if w.post_norm else 0
         n_in = len(self.inputs)
         self.senders: list[Node] = list(self.inputs)
         for l in range(L):
             self.senders += [Node(hook_name(NodeKind.RESULT, l), h) for h in range(H)]
+            if pn:
+                self.senders.append(Node(hook_name(NodeKind.ATTN_OUT, l)))
             if m:
                 self.senders.append(Node(hook_name(NodeKind.MLP_OUT, l)))
         self.sidx = {s: i for i, s in enumerate(self.senders)}
@@ -130,14 +135,26 @@ class FastEngine:
         self.S = len(self.senders)
 
         self.stages: list[_Stage] = []
+        head_cols = np.zeros(self.S, dtype=bool)
         for l in range(L):
-            first = n_in + l * (H + m)  # the layer's first column: its heads, then its MLP
+            first = n_in + l * (H + pn + m)  # the layer's first column: its heads, (post-norms) its attention output, then its MLP
             self.stages.append(_Stage(len(self.stages), "attn", l, first, list(range(first, first + H))))
+            head_cols[first : first + H] = True
+            if pn:  # reads its own layer's heads only
+                self.stages.append(_Stage(len(self.stages), "post", l, first + H, [first + H]))
             if m:  # in parallel blocks the MLP reads what the heads read, not their results
-                self.stages.append(_Stage(len(self.stages), "mlp", l, first + (0 if w.parallel else H), [first + H]))
+                self.stages.append(_Stage(len(self.stages), "mlp", l, first + (0 if w.parallel else H + pn), [first + H + pn]))
         self.stages.append(_Stage(len(self.stages), "out", None, self.S, []))
         self.attn_stage = {s.layer: s for s in self.stages if s.kind == "attn"}
+        self.post_stage = {s.layer: s for s in self.stages if s.kind == "post"}
         self.mlp_stage = {s.layer: s for s in self.stages if s.kind == "mlp"}
+        for st in self.stages:  # which columns below n_up are the stage's senders
+            st.base = np.ones(st.n_up, dtype=bool)
+            if pn:
+                st.base = ~head_cols[: st.n_up]
+                if st.kind == "post":
+                    st.base = np.zeros(st.n_up, dtype=bool)
+                    st.base[st.n_up - H :] = True
         self.out_stage = self.stages[-1]
 
         # receivers: node -> (stage, row (x, h) or None, direct?)
@@ -153,6 +170,8 @@ class FastEngine:
                 self.recv[r] = (self.attn_stage[r.layer], ("qkv".index(k), r.head), True)
             elif k == "mlp_in":
                 self.recv[r] = (self.mlp_stage[r.layer], None, False)
+            elif k == "attn_sum":
+                self.recv[r] = (self.post_stage[r.layer], None, False)
             elif k == "output":
                 self.recv[r] = (self.out_stage, None, False)
             else:  # pragma: no cover - the graph has no other receivers
@@ -174,6 +193,7 @@ class FastEngine:
         self.A_attn = [self._ablated_qkv_inputs(abl, l) for l in range(L)]  # [3, H, N] per layer
         self.abl_qkv = [torch.stack([self._per_head(abl[hook_name(k, l)]) for k in (NodeKind.Q, NodeKind.K, NodeKind.V)]) for l in range(L)]
         self.A_mlp = [abl[hook_name(NodeKind.MLP_IN, l)].reshape(N) for l in range(L)] if m else []
+        self.A_post = [abl[hook_name(NodeKind.ATTN_SUM, l)].reshape(N) for l in range(L)] if pn else []
         self.group = w.n_heads // w.kv_heads
         self.valid_rows = np.ones((3, H), dtype=bool)  # k/v rows past the key/value heads do not exist
         self.valid_rows[1:, w.kv_heads :] = False
@@ -184,10 +204,10 @@ class FastEngine:
 
         # reference state: absent rows, masks (host, numpy), q/k/v, natural residual stream
         self.ref_rows: dict[Node, frozenset] = {r: frozenset() for r in self.receivers}
-        self.M_attn = [np.ones((3, H, self.attn_stage[l].n_up), dtype=bool) for l in range(L)]
+        self.M_attn = [np.repeat(np.repeat(self.attn_stage[l].base[None, None], H, 1), 3, 0) for l in range(L)]
         self.pat_attn = [np.zeros((3, H), dtype=bool) for _ in range(L)]
         self.dir_attn = [np.zeros((3, H), dtype=bool) for _ in range(L)]
-        self.M_one = {s.index: np.ones(s.n_up, dtype=bool) for s in self.stages if s.kind != "attn"}
+        self.M_one = {s.index: s.base.copy() for s in self.stages if s.kind != "attn"}
         self.pat_one = {s.index: False for s in self.stages if s.kind != "attn"}
         self.qkv_ref = [torch.zeros(3, H, B * P * dh, dtype=dt, device=dev) for _ in range(L)]
         self.X_ref: list[torch.Tensor | None] = [None] * len(self.stages)
@@ -382,7 +402,7 @@ class FastEngine:
         return torch.from_numpy(np.asarray(array)).to(self.device, dtype, non_blocking=True)
 
     def _row_mask(self, r: Node, absent: frozenset, n_up: int) -> np.ndarray:
-        m = np.ones(n_up, dtype=bool)
+        m = self.recv[r][0].base.copy()
         if absent:
             m[[self.sidx[s] for s in absent]] = False
         return m
@@ -445,11 +465,19 @@ class FastEngine:
                     if st.index in new_cur:
                         outs = new_cur[st.index][1]  # [n, K, N]: every column of the stage was recomputed
                     if st.kind == "attn":
-                        x = x + (outs.sum(0) + w.b_O[st.layer].reshape(1, D).expand(B * P, D).reshape(N))
+                        if not w.post_norm:  # with post-norms the heads reach the residual stream through their norm
+                            x = x + (outs.sum(0) + w.b_O[st.layer].reshape(1, D).expand(B * P, D).reshape(N))
                     else:
                         x = x + outs[0]
             naturals[i] = x
             return x
+
+        def heads_sum(l: int) -> torch.Tensor:
+            """The post-attention norm's unpatched input, [K or 1, N]: the sum of the layer's heads as
+            they are now, plus the output bias."""
+            st = self.attn_stage[l]
+            outs = new_cur[st.index][1] if st.index in new_cur else (self.abl[st.span] + self.delta[st.span]).unsqueeze(1)
+            return outs.sum(0) + w.b_O[l].reshape(1, D).expand(B * P, D).reshape(N)
 
         def dirty_below(n_up: int) -> list[int]:
             return [c for c in dirty if c < n_up]
@@ -459,117 +487,131 @@ class FastEngine:
             return mask_rows[..., below].any(-1) if below else np.zeros(mask_rows.shape[:-1], dtype=bool)
 
         values: list[float] | None = None
-        for st in self.stages:
-            ch = changed.get(st.index, {})
-            if st.kind == "attn":
-                l = st.layer
-                Mref, pat, dirr = self.M_attn[l], self.pat_attn[l], self.dir_attn[l]
-                if everything:
-                    need = self.valid_rows.copy()
-                else:
-                    need = ((pat & receives_dirty(Mref)) | (~pat & bool(dirty_below(st.n_up)))) & self.valid_rows
-                    for row in ch:
-                        need[row] = True
-                if not need.any():
-                    continue
-                xs, hs = np.nonzero(need)
-                R = len(xs)
-                rowpos = {(int(x), int(h)): i for i, (x, h) in enumerate(zip(xs, hs))}
-                mask = np.repeat(Mref[xs, hs][:, None], K, 1)
-                patched = np.repeat(pat[xs, hs][:, None], K, 1)
-                direct = np.repeat(dirr[xs, hs][:, None], K, 1)
-                for k, d in enumerate(variants):
-                    for r, a in d.items():
-                        rst, row, is_direct = self.recv[r]
-                        if rst is not st:
-                            continue
-                        i = rowpos[row]
-                        if is_direct:
-                            direct[i, k] = bool(a)
-                        else:
-                            mask[i, k] = self._row_mask(r, a, st.n_up)
-                            patched[i, k] = bool(a)
-                xs_t, hs_t = self._to_device(xs), self._to_device(hs)
-                if not patched.any():  # every row reads the natural residual stream (the clean run, say)
-                    inp = natural(st.index).unsqueeze(0).expand(R, K, N)
-                else:
-                    inp = self._mix(mask, self.A_attn[l][xs_t, hs_t], chunks, dirty)
-                if patched.any() and not patched.all():
-                    keep = self._to_device(patched).unsqueeze(-1)
-                    inp = torch.where(keep, inp, natural(st.index).unsqueeze(0))
-                x = w.normalize(inp.reshape(R, K * B * P, D), w.ln1[l])
-                if self.pos_qk is not None:  # shortformer positions join q and k (not v) after the norm
-                    qk = self._to_device(xs < 2).reshape(R, 1, 1)
-                    x = x + qk * self.pos_qk.repeat(K, 1).unsqueeze(0)
-                proj = torch.bmm(x, w.W_qkv[l][xs_t, hs_t]) + w.b_qkv[l][xs_t, hs_t].unsqueeze(1)  # [R, K*B*P, dh]
-                proj = w.qk_normalize(l, proj, xs_t)  # Qwen3: q/k norms inside the head's q/k computation
-                proj = proj.view(R, K, B * P * dh)
-                if direct.any():
-                    ab = self._to_device(direct).unsqueeze(-1)
-                    proj = torch.where(ab, self.abl_qkv[l][xs_t, hs_t].unsqueeze(1), proj)
-                g = self.group  # query heads per key/value head: a k/v row changes its whole group
-                heads = sorted({int(h) for x_, h in zip(xs, hs) if x_ == 0} | {int(j) * g + i for x_, j in zip(xs, hs) if x_ > 0 for i in range(g)})
-                Hd = len(heads)
-                heads_t = self._to_device(heads)
-                qkv = self.qkv_ref[l].unsqueeze(2).expand(3, H, K, B * P * dh).clone()
-                qkv[xs_t, hs_t] = proj
-                kv_t = heads_t // g
-                q, k_, v = (t.reshape(Hd * K * B, P, dh) for t in (qkv[0, heads_t], qkv[1, kv_t], qkv[2, kv_t]))
-                z = w.attention(l, q, k_, v).reshape(Hd, K * B * P, dh)
-                result = torch.bmm(z, w.W_O[l][heads_t]).view(Hd, K, N)
-                cols = [st.cols[h] for h in heads]
-                if Hd < H:  # the natural residual stream needs every head: the others as they are
-                    full = (self.abl[st.span] + self.delta[st.span]).unsqueeze(1).expand(H, K, N).clone()
-                    full[heads_t] = result
-                else:
-                    full = result
-                chunks.append((cols, result, result - self.abl[st.span][heads_t].unsqueeze(1)))
-                new_cur[st.index] = (st.cols, full)
-                dirty = sorted(dirty + cols)
-                qkv_new[l] = qkv
-            else:
-                Mref, pat = self.M_one[st.index], self.pat_one[st.index]
-                r_node = self.graph.output_node if st.kind == "out" else Node(hook_name(NodeKind.MLP_IN, st.layer))
-                need = everything or None in ch or (pat and bool(receives_dirty(Mref))) or (not pat and bool(dirty_below(st.n_up)))
-                if not need:
-                    if st.kind == "out":
-                        values = [self.ref_metric] * K
-                        if keep_logits:
-                            self._last_logits = self.ref_logits.unsqueeze(0).expand(K, *self.ref_logits.shape)
-                    continue
-                mask = np.repeat(Mref[None, None], K, 1)
-                patched = np.full((1, K), pat)
-                for k, d in enumerate(variants):
-                    if r_node in d:
-                        mask[0, k] = self._row_mask(r_node, d[r_node], st.n_up)
-                        patched[0, k] = bool(d[r_node])
-                at_pm = st.kind == "out"
-                A = (self.A_out if at_pm else self.A_mlp[st.layer]).unsqueeze(0)
-                if patched.any():
-                    inp = self._mix(mask, A, chunks, dirty, at_pm=at_pm)[0]  # [K, n]
-                if not patched.all():
-                    nat = natural(st.index)
-                    if at_pm:
-                        nat = nat.view(-1, B, P, D)[:, :, self.pm_t].reshape(nat.shape[0], -1)
-                    if patched.any():
-                        keep = self._to_device(patched[0]).unsqueeze(-1)
-                        inp = torch.where(keep, inp, nat)
+        # `natural` calls itself, so its closure is a reference cycle that holds `naturals` and `new_cur`
+        # (activation-sized tensors per layer) until the cyclic garbage collector happens to run: at GPT-2
+        # scale several forwards' worth of them were alive at once (docs/cost.md). Cleared here.
+        try:
+            for st in self.stages:
+                ch = changed.get(st.index, {})
+                if st.kind == "attn":
+                    l = st.layer
+                    Mref, pat, dirr = self.M_attn[l], self.pat_attn[l], self.dir_attn[l]
+                    if everything:
+                        need = self.valid_rows.copy()
                     else:
-                        inp = nat.expand(K, nat.shape[-1])
-                if st.kind == "mlp":
-                    out = w.mlp(st.layer, inp.reshape(K * B * P, D)).view(1, K, N)
-                    col = st.cols[0]
-                    chunks.append(([col], out, out - self.abl[col].view(1, 1, N)))
-                    new_cur[st.index] = ([col], out)
-                    dirty = sorted(dirty + [col])
+                        need = ((pat & receives_dirty(Mref)) | (~pat & bool(receives_dirty(st.base)))) & self.valid_rows
+                        for row in ch:
+                            need[row] = True
+                    if not need.any():
+                        continue
+                    xs, hs = np.nonzero(need)
+                    R = len(xs)
+                    rowpos = {(int(x), int(h)): i for i, (x, h) in enumerate(zip(xs, hs))}
+                    mask = np.repeat(Mref[xs, hs][:, None], K, 1)
+                    patched = np.repeat(pat[xs, hs][:, None], K, 1)
+                    direct = np.repeat(dirr[xs, hs][:, None], K, 1)
+                    for k, d in enumerate(variants):
+                        for r, a in d.items():
+                            rst, row, is_direct = self.recv[r]
+                            if rst is not st:
+                                continue
+                            i = rowpos[row]
+                            if is_direct:
+                                direct[i, k] = bool(a)
+                            else:
+                                mask[i, k] = self._row_mask(r, a, st.n_up)
+                                patched[i, k] = bool(a)
+                    xs_t, hs_t = self._to_device(xs), self._to_device(hs)
+                    if not patched.any():  # every row reads the natural residual stream (the clean run, say)
+                        inp = natural(st.index).unsqueeze(0).expand(R, K, N)
+                    else:
+                        inp = self._mix(mask, self.A_attn[l][xs_t, hs_t], chunks, dirty)
+                    if patched.any() and not patched.all():
+                        keep = self._to_device(patched).unsqueeze(-1)
+                        inp = torch.where(keep, inp, natural(st.index).unsqueeze(0))
+                    x = w.normalize(inp.reshape(R, K * B * P, D), w.ln1[l])
+                    if self.pos_qk is not None:  # shortformer positions join q and k (not v) after the norm
+                        qk = self._to_device(xs < 2).reshape(R, 1, 1)
+                        x = x + qk * self.pos_qk.repeat(K, 1).unsqueeze(0)
+                    proj = torch.bmm(x, w.W_qkv[l][xs_t, hs_t]) + w.b_qkv[l][xs_t, hs_t].unsqueeze(1)  # [R, K*B*P, dh]
+                    if w.qk_full is not None:
+                        proj = w.full_width_qk(l, x, xs, hs, proj)
+                    proj = w.qk_normalize(l, proj, xs_t)  # Qwen3: q/k norms inside the head's q/k computation
+                    proj = proj.view(R, K, B * P * dh)
+                    if direct.any():
+                        ab = self._to_device(direct).unsqueeze(-1)
+                        proj = torch.where(ab, self.abl_qkv[l][xs_t, hs_t].unsqueeze(1), proj)
+                    g = self.group  # query heads per key/value head: a k/v row changes its whole group
+                    heads = sorted({int(h) for x_, h in zip(xs, hs) if x_ == 0} | {int(j) * g + i for x_, j in zip(xs, hs) if x_ > 0 for i in range(g)})
+                    Hd = len(heads)
+                    heads_t = self._to_device(heads)
+                    qkv = self.qkv_ref[l].unsqueeze(2).expand(3, H, K, B * P * dh).clone()
+                    qkv[xs_t, hs_t] = proj
+                    kv_t = heads_t // g
+                    q, k_, v = (t.reshape(Hd * K * B, P, dh) for t in (qkv[0, heads_t], qkv[1, kv_t], qkv[2, kv_t]))
+                    z = w.attention(l, q, k_, v).reshape(Hd, K * B * P, dh)
+                    result = torch.bmm(z, w.W_O[l][heads_t]).view(Hd, K, N)
+                    cols = [st.cols[h] for h in heads]
+                    if Hd < H:  # the natural residual stream needs every head: the others as they are
+                        full = (self.abl[st.span] + self.delta[st.span]).unsqueeze(1).expand(H, K, N).clone()
+                        full[heads_t] = result
+                    else:
+                        full = result
+                    chunks.append((cols, result, result - self.abl[st.span][heads_t].unsqueeze(1)))
+                    new_cur[st.index] = (st.cols, full)
+                    dirty = sorted(dirty + cols)
+                    qkv_new[l] = qkv
                 else:
-                    logits = w.unembed(inp.reshape(-1, D)).view(K, B, len(self.pm), -1)
-                    values = torch.stack([self._read(logits[k]) for k in range(K)]).tolist()
-                    if keep_logits or store:
-                        self._last_logits = logits
-        assert values is not None
-        if store:
-            self._store(variants[0], chunks, qkv_new, natural, values[0])
+                    Mref, pat = self.M_one[st.index], self.pat_one[st.index]
+                    r_kind = NodeKind.ATTN_SUM if st.kind == "post" else NodeKind.MLP_IN
+                    r_node = self.graph.output_node if st.kind == "out" else Node(hook_name(r_kind, st.layer))
+                    need = everything or None in ch or (pat and bool(receives_dirty(Mref))) or (not pat and bool(receives_dirty(st.base)))
+                    if not need:
+                        if st.kind == "out":
+                            values = [self.ref_metric] * K
+                            if keep_logits:
+                                self._last_logits = self.ref_logits.unsqueeze(0).expand(K, *self.ref_logits.shape)
+                        continue
+                    mask = np.repeat(Mref[None, None], K, 1)
+                    patched = np.full((1, K), pat)
+                    for k, d in enumerate(variants):
+                        if r_node in d:
+                            mask[0, k] = self._row_mask(r_node, d[r_node], st.n_up)
+                            patched[0, k] = bool(d[r_node])
+                    at_pm = st.kind == "out"
+                    A = (self.A_out if at_pm else self.A_post[st.layer] if st.kind == "post" else self.A_mlp[st.layer]).unsqueeze(0)
+                    if patched.any():
+                        inp = self._mix(mask, A, chunks, dirty, at_pm=at_pm)[0]  # [K, n]
+                    if not patched.all():
+                        nat = natural(st.index) if st.kind != "post" else heads_sum(st.layer)
+                        if at_pm:
+                            nat = nat.view(-1, B, P, D)[:, :, self.pm_t].reshape(nat.shape[0], -1)
+                        if patched.any():
+                            keep = self._to_device(patched[0]).unsqueeze(-1)
+                            inp = torch.where(keep, inp, nat)
+                        else:
+                            inp = nat.expand(K, nat.shape[-1])
+                    if st.kind in ("mlp", "post"):
+                        f = w.mlp if st.kind == "mlp" else w.post_attention
+                        out = f(st.layer, inp.reshape(K * B * P, D)).view(1, K, N)
+                        col = st.cols[0]
+                        chunks.append(([col], out, out - self.abl[col].view(1, 1, N)))
+                        new_cur[st.index] = ([col], out)
+                        dirty = sorted(dirty + [col])
+                    else:
+                        logits = w.unembed(inp.reshape(-1, D)).view(K, B, len(self.pm), -1)
+                        values = torch.stack([self._read(logits[k]) for k in range(K)]).tolist()
+                        if keep_logits or store:
+                            self._last_logits = logits
+            assert values is not None
+            if store:
+                self._store(variants[0], chunks, qkv_new, natural, values[0])
+        finally:
+            naturals.clear()
+            new_cur.clear()
+            chunks.clear()
+            qkv_new.clear()
+            allocator.trim_now_and_then(N * self.abl.element_size(), self.device.type)
         return values
 
     def _store(self, diff: dict[Node, frozenset], chunks: list, qkv_new: dict, natural, value: float) -> None:

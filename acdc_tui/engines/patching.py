@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 
 from acdc_tui.core.ablation import Ablation  # noqa: F401  (defined in the core: the run recipe names it without torch)
+from acdc_tui.core.architecture import NodeKind, hook_name
 from acdc_tui.core.errors import UserError
 from acdc_tui.core.graph import ComputationalGraph, EdgeType, Node
 from acdc_tui.models import backend
@@ -65,7 +66,7 @@ def ablated_activations(
     elif scramble_positions:
         n = patch_tokens.shape[1]
         perm = torch.randperm(n, generator=torch.Generator().manual_seed(SCRAMBLE_SEED)).to(patch_tokens.device)
-        pre.append(("hook_pos_embed", lambda x, hook: x[:, perm]))
+        pre.append((hook_name(NodeKind.POS_EMBED), lambda x, hook: x[:, perm]))
     return backend.capture(model, patch_tokens, set(graph.hook_names()), pre, keep)
 
 

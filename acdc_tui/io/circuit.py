@@ -69,6 +69,7 @@ class CircuitEdge:
     forced: bool = False
     step: int | None = None
     decided_by: str | None = None
+    dangling: bool = False  # kept, but its receiver no longer reaches the output (written only when true)
 
     @property
     def key(self) -> EdgeKey:
@@ -110,6 +111,8 @@ def circuit_to_json(c: Circuit) -> dict:
     for e in c.edges:
         d = asdict(e)
         d["sender"], d["receiver"], d["type"] = _node_json(e.sender), _node_json(e.receiver), e.type.value
+        if not e.dangling:
+            del d["dangling"]
         edges.append(d)
     return {
         "schema": SCHEMA,
@@ -209,6 +212,7 @@ def _edge(d: Any, where: str) -> CircuitEdge:
         forced=need_bool(d.get("forced", False), f"{where}.forced"),
         step=need_int(d.get("step"), f"{where}.step", optional=True),
         decided_by=need_str(d.get("decided_by"), f"{where}.decided_by", choices=_DECIDED_BY),
+        dangling=need_bool(d.get("dangling", False), f"{where}.dangling"),
     )
     if edge.pinned and edge.forced:
         raise FieldError(f"{where}.forced", "false when the edge is pinned", True)

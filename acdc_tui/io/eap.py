@@ -24,6 +24,7 @@ from typing import Any, Iterator
 
 import orjson
 
+from acdc_tui.core.architecture import COMPUTED_FROM_INPUT, QKV_INPUT, NodeKind, hook_name
 from acdc_tui.core.errors import UserError
 from acdc_tui.core.graph import ComputationalGraph, EdgeType, GraphSpec, Node
 from acdc_tui.io.circuit import Circuit, CircuitEdge, DecidedBy
@@ -94,27 +95,27 @@ def _layer_head(name: str) -> tuple[int, int | None]:
 def our_senders(sender: str, spec: GraphSpec) -> list[Node]:
     """Our writer nodes behind an EAP sender (two for `input` when the graph has separate embed/pos nodes)."""
     if sender == "input":
-        return [Node("hook_embed"), Node("hook_pos_embed")] if spec.use_pos_embed else [Node("blocks.0.hook_resid_pre")]
+        return [Node(hook_name(kind)) for kind in spec.input_kinds()]
     layer, head = _layer_head(sender)
-    return [Node(f"blocks.{layer}.attn.hook_result", head)] if head is not None else [Node(f"blocks.{layer}.hook_mlp_out")]
+    return [Node(hook_name(NodeKind.RESULT, layer), head)] if head is not None else [Node(hook_name(NodeKind.MLP_OUT, layer))]
 
 
 def our_receiver(edge: EapEdge, spec: GraphSpec) -> Node:
     """The node of ours that reads the residual stream for an EAP edge's receiver."""
     if edge.receiver == "logits":
-        return Node(f"blocks.{spec.n_layers - 1}.hook_resid_post")
+        return Node(hook_name(NodeKind.OUTPUT, n_layers=spec.n_layers))
     layer, head = _layer_head(edge.receiver)
-    return Node(f"blocks.{layer}.hook_{edge.qkv}_input", head) if head is not None else Node(f"blocks.{layer}.hook_mlp_in")
+    return Node(hook_name(QKV_INPUT[edge.qkv], layer), head) if head is not None else Node(hook_name(NodeKind.MLP_IN, layer))
 
 
 def structural_links(receiver: Node) -> list[tuple[Node, Node]]:
     """Our edges from a residual reader to the EAP node's output: q_input -> q -> result, or mlp_in -> mlp_out."""
     kind, layer, head = receiver.kind, receiver.layer, receiver.head
-    if kind in ("q_input", "k_input", "v_input"):
-        qkv = Node(f"blocks.{layer}.attn.hook_{kind[0]}", head)
-        return [(receiver, qkv), (qkv, Node(f"blocks.{layer}.attn.hook_result", head))]
-    if kind == "mlp_in":
-        return [(receiver, Node(f"blocks.{layer}.hook_mlp_out"))]
+    if kind in COMPUTED_FROM_INPUT:
+        qkv = Node(hook_name(COMPUTED_FROM_INPUT[kind], layer), head)
+        return [(receiver, qkv), (qkv, Node(hook_name(NodeKind.RESULT, layer), head))]
+    if kind is NodeKind.MLP_IN:
+        return [(receiver, Node(hook_name(NodeKind.MLP_OUT, layer)))]
     return []
 
 
@@ -257,14 +258,14 @@ def _our_edges(graph: ComputationalGraph, in_graph: dict, scores: dict) -> list[
 def _unit_in_use(node: Node, used: set[Node]) -> bool:
     """Whether the EAP node (head or MLP) that `node` belongs to has an in-graph edge entering or leaving it."""
     layer, head = node.layer, node.head
-    if node.kind == "mlp_in":
-        return node in used or Node(f"blocks.{layer}.hook_mlp_out") in used
-    inputs = [Node(f"blocks.{layer}.hook_{x}_input", head) for x in QKV]
+    if node.kind is NodeKind.MLP_IN:
+        return node in used or Node(hook_name(NodeKind.MLP_OUT, layer)) in used
+    inputs = [Node(hook_name(QKV_INPUT[x], layer), head) for x in QKV]
     return _result_of(node) in used or any(n in used for n in inputs)
 
 
 def _result_of(qkv: Node) -> Node:
-    return Node(f"blocks.{qkv.layer}.attn.hook_result", qkv.head)
+    return Node(hook_name(NodeKind.RESULT, qkv.layer), qkv.head)
 
 
 def _shape(spec: GraphSpec) -> str:

@@ -30,6 +30,7 @@ def spec_from_config(config: object, use_pos_embed: bool, where: str) -> GraphSp
         {
             "attn_only": need_bool,
             "parallel_attn_mlp": need_bool,
+            "post_norms": need_bool,
             "d_model": lambda v, w: need_int(v, w, minimum=1, optional=True),
             "n_key_value_heads": lambda v, w: need_int(v, w, minimum=1, optional=True),
             "family": lambda v, w: need_str(v, w, optional=True),
@@ -47,9 +48,10 @@ def spec_from_config(config: object, use_pos_embed: bool, where: str) -> GraphSp
 def graph_edge_count(spec: GraphSpec) -> int:
     """How many edges build_graph(spec) makes, from the shape alone (a test checks it against real graphs):
     the architecture's tested edges (`edge_count`, its documented formula) plus the placeholders, which
-    join each head's q, k and v to its result (3 per head) and each MLP's input to its output."""
+    join each head's q, k and v to its result (3 per head), each MLP's input to its output and (post-norm
+    families) each post-attention norm's input to its output."""
     mlp = 0 if spec.attn_only else 1
-    return edge_count(spec) + spec.n_layers * (3 * spec.n_heads + mlp)
+    return edge_count(spec) + spec.n_layers * (3 * spec.n_heads + mlp + (1 if spec.post_norm else 0))
 
 
 def check_size(spec: GraphSpec, source: str) -> int:

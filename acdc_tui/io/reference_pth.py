@@ -17,6 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from acdc_tui.core.architecture import NodeKind, hook_name, kind_of
 from acdc_tui.core.errors import UserError
 from acdc_tui.core.graph import EdgeType, GraphSpec, Node
 from acdc_tui.io.circuit import Circuit, CircuitEdge, DecidedBy
@@ -81,8 +82,8 @@ def infer_spec(nodes: set[Node], source: str) -> GraphSpec:
     if not layers or not heads:
         raise UserError(f"{source} names no attention head of a transformer block, so it is not a reference ACDC subgraph; {FIX}")
     names = {n.name for n in nodes}
-    attn_only = not any(name.endswith("hook_mlp_in") for name in names)
-    return GraphSpec(max(layers) + 1, max(heads) + 1, attn_only, "hook_embed" in names)
+    attn_only = not any(kind_of(name) is NodeKind.MLP_IN for name in names)
+    return GraphSpec(max(layers) + 1, max(heads) + 1, attn_only, hook_name(NodeKind.EMBED) in names)
 
 
 def circuit_from_reference(raw: bytes, source: str) -> Circuit:

@@ -67,6 +67,28 @@ def make_norm(cfg: ModelConfig) -> nn.Module:
     return nn.Identity() if cfg.normalization_type is None else Norm(cfg)
 
 
+def soft_cap(x: torch.Tensor, cap: float) -> torch.Tensor:
+    """cap · tanh(x / cap), as Gemma-2 caps attention scores and logits (cap <= 0: off)."""
+    return x if cap <= 0 else torch.tanh(x / cap) * cap
+
+
+def rms_full_width(x: torch.Tensor, w: torch.Tensor, eps: float) -> torch.Tensor:
+    """RMSNorm over the last dimension with weight w (OLMo-2's q/k norm over every head together)."""
+    return x / (x.pow(2).mean(-1, keepdim=True) + eps).sqrt() * w
+
+
+def full_width_heads(x_in: torch.Tensor, W: torch.Tensor, b: torch.Tensor, w_norm: torch.Tensor, eps: float) -> torch.Tensor:
+    """OLMo-2's q (or k) per head from per-head inputs: head h projects ITS OWN input with every head's
+    weights (the full-width projection), normalises over the full width, and keeps its own slice.
+    With one input for all heads (nothing patched) this is the model's q_norm(q_proj(x)) exactly.
+    x_in [batch, pos, heads, d_model], W [heads, d_model, d_head] -> [batch, pos, heads, d_head]."""
+    n, D, dh = W.shape
+    full = torch.einsum("bphd,de->bphe", x_in, W.permute(1, 0, 2).reshape(D, n * dh)) + b.reshape(n * dh)
+    full = rms_full_width(full, w_norm, eps).view(*x_in.shape[:3], n, dh)
+    idx = torch.arange(n, device=x_in.device)
+    return full[:, :, idx, idx]
+
+
 class Attention(nn.Module):
     """Multi-head attention from per-head inputs; k/v have `kv_heads` heads (grouped-query attention)."""
 
@@ -82,6 +104,12 @@ class Attention(nn.Module):
         self.W_V = nn.Parameter(torch.empty(G, D, dh))
         self.b_K = nn.Parameter(torch.zeros(G, dh))
         self.b_V = nn.Parameter(torch.zeros(G, dh))
+        self.full_width_qk = cfg.qk_norm_full_width
+        if self.full_width_qk:  # OLMo-2: one RMSNorm over all query (key) heads together
+            self.q_norm_w = nn.Parameter(torch.ones(H * dh))
+            self.k_norm_w = nn.Parameter(torch.ones(G * dh))
+        self.eps = cfg.eps
+        self.soft_cap = cfg.attn_scores_soft_cap
         self.group = H // G
         self.causal = cfg.attention_dir == "causal"
         self.window = cfg.window_size if cfg.use_local_attn and cfg.attn_types[layer] == "local" else None
@@ -105,7 +133,11 @@ class Attention(nn.Module):
         return allowed & (k > q - self.window) if self.window is not None else allowed
 
     def forward(self, q_in: torch.Tensor, k_in: torch.Tensor, v_in: torch.Tensor) -> torch.Tensor:
-        q, k = self.project(q_in, self.W_Q, self.b_Q), self.project(k_in, self.W_K, self.b_K)  # [batch, pos, H or G, d_head]
+        if self.full_width_qk:  # OLMo-2: each head normalises its own input's full-width projection
+            q = full_width_heads(q_in, self.W_Q, self.b_Q, self.q_norm_w, self.eps)
+            k = full_width_heads(k_in, self.W_K, self.b_K, self.k_norm_w, self.eps)
+        else:
+            q, k = self.project(q_in, self.W_Q, self.b_Q), self.project(k_in, self.W_K, self.b_K)  # [batch, pos, H or G, d_head]
         if hasattr(self, "q_norm"):  # inside the head's q/k computation: hook_q and hook_k see the normed values
             q, k = self.q_norm(q), self.k_norm(k)
         q, k = self.hook_q(q), self.hook_k(k)
@@ -114,7 +146,7 @@ class Attention(nn.Module):
             q, k = self.hook_rot_q(self.rotary.rotate(q)), self.hook_rot_k(self.rotary.rotate(k))
         if self.group > 1:
             k, v = k.repeat_interleave(self.group, dim=2), v.repeat_interleave(self.group, dim=2)
-        scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / self.attn_scale
+        scores = soft_cap(torch.einsum("bqhe,bkhe->bhqk", q, k) / self.attn_scale, self.soft_cap)
         n = scores.shape[-1]
         scores = self.hook_attn_scores(torch.where(self.mask(n, scores.device), scores, torch.tensor(-torch.inf, dtype=scores.dtype, device=scores.device)))
         pattern = F.softmax(scores, dim=-1)
@@ -154,15 +186,21 @@ class Block(nn.Module):
     def __init__(self, cfg: ModelConfig, layer: int, rotary: RotaryTable | None) -> None:
         super().__init__()
         self.cfg = cfg
-        self.ln1 = make_norm(cfg)
+        self.ln1 = make_norm(cfg) if cfg.pre_norms else nn.Identity()
+        if cfg.post_norms:
+            self.ln1_post = make_norm(cfg)
         if not cfg.attn_only:
-            self.ln2 = make_norm(cfg)
+            self.ln2 = make_norm(cfg) if cfg.pre_norms else nn.Identity()
+            if cfg.post_norms:
+                self.ln2_post = make_norm(cfg)
         self.attn = Attention(cfg, layer, rotary)
         if not cfg.attn_only:
             self.mlp = MLP(cfg)
         names = ["resid_pre", "q_input", "k_input", "v_input", "attn_out", "mlp_in", "mlp_out", "resid_post"]
         if not cfg.attn_only and not cfg.parallel_attn_mlp:
             names.append("resid_mid")
+        if cfg.post_norms:  # the post-attention norm's input: a graph node (Σ heads + b_O)
+            names.append("attn_sum")
         for name in names:
             setattr(self, f"hook_{name}", HookPoint())
 
@@ -173,14 +211,20 @@ class Block(nn.Module):
         k_in = self.hook_k_input(resid_pre[:, :, None].expand(-1, -1, cfg.kv_heads, -1).clone())  # [batch, pos, G, d_model]
         v_in = self.hook_v_input(resid_pre[:, :, None].expand(-1, -1, cfg.kv_heads, -1).clone())
         extra = 0.0 if shortformer_pos is None else shortformer_pos[:, :, None]  # positions join q and k only
-        attn_out = self.hook_attn_out(self.attn(self.ln1(q_in) + extra, self.ln1(k_in) + extra, self.ln1(v_in)))
+        attn_out = self.attn(self.ln1(q_in) + extra, self.ln1(k_in) + extra, self.ln1(v_in))
+        if cfg.post_norms:  # the normed attention output is what joins the residual stream
+            attn_out = self.ln1_post(self.hook_attn_sum(attn_out))
+        attn_out = self.hook_attn_out(attn_out)
         if cfg.attn_only:
             return self.hook_resid_post(resid_pre + attn_out)
         if cfg.parallel_attn_mlp:
             mlp_out = self.hook_mlp_out(self.mlp(self.ln2(self.hook_mlp_in(resid_pre.clone()))))
             return self.hook_resid_post(resid_pre + attn_out + mlp_out)
         resid_mid = self.hook_resid_mid(resid_pre + attn_out)
-        mlp_out = self.hook_mlp_out(self.mlp(self.ln2(self.hook_mlp_in(resid_mid.clone()))))
+        mlp_out = self.mlp(self.ln2(self.hook_mlp_in(resid_mid.clone())))
+        if cfg.post_norms:  # inside the MLP node: pre-norm -> MLP -> post-norm is a function of the MLP input
+            mlp_out = self.ln2_post(mlp_out)
+        mlp_out = self.hook_mlp_out(mlp_out)
         return self.hook_resid_post(resid_mid + mlp_out)
 
 
@@ -199,8 +243,9 @@ class HookedModel(HookedRoot):
             self.hook_pos_embed = HookPoint()
         if cfg.positional_embedding_type == "rotary" and rotary is None:
             rotary = RotaryTable(cfg.rotary_dim, cfg.rotary_base, cfg.rotary_adjacent_pairs, cfg.rotary_scaling_factor)
-        self.rotary = rotary
-        self.blocks = nn.ModuleList(Block(cfg, layer, rotary) for layer in range(cfg.n_layers))
+        self.rotary = rotary  # one table, or one per layer (Gemma-3: local and global layers turn differently)
+        per_layer = rotary if isinstance(rotary, (list, tuple)) else [rotary] * cfg.n_layers
+        self.blocks = nn.ModuleList(Block(cfg, layer, per_layer[layer]) for layer in range(cfg.n_layers))
         if cfg.normalization_type is not None:
             self.ln_final = make_norm(cfg)
         self.unembed = nn.Module()
@@ -218,7 +263,7 @@ class HookedModel(HookedRoot):
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         cfg = self.cfg
         embed = self.embed.W_E[tokens]  # [batch, pos, d_model]
-        if cfg.embed_scale != 1.0:  # Gemma: as transformers, the scale a float32 scalar cast to the weights' dtype
+        if cfg.embed_scale is not None:  # Gemma: as transformers, the scale a float32 scalar cast to the weights' dtype
             embed = embed * torch.tensor(cfg.embed_scale, dtype=torch.float32).to(embed.dtype)
         resid = self.hook_embed(embed)
         shortformer = None
@@ -232,4 +277,4 @@ class HookedModel(HookedRoot):
             resid = block(resid, shortformer)
         if cfg.normalization_type is not None:
             resid = self.ln_final(resid)
-        return resid @ self.unembed.W_U + self.unembed.b_U
+        return soft_cap(resid @ self.unembed.W_U + self.unembed.b_U, cfg.output_logits_soft_cap)

@@ -68,6 +68,10 @@ class RunClient:
         self.meta = self._reader.meta
         self.graph = graph_of(self.meta)
         self._rebuild()
+        for command in self._reader.commands(0):  # outcomes of earlier sessions' commands are not news: no replay on attach
+            if command.status == "pending":
+                break
+            self._command_seen = command.id
         self._status = self._reader.status()
         self._alive = self._reader.alive() or (self.process is not None and self.process.poll() is None)
 

@@ -7,13 +7,43 @@ state and never reads a run's live objects.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 from acdc_tui.core.algorithm import AcdcRun
 from acdc_tui.core.events import EdgeForced, EdgesPrefiltered, EdgeTested, Event, NodeSkipped, OverrideApplied, TreeShaken
 from acdc_tui.core.graph import Edge, Node
 
-PAUSED, RUNNING, STEPPING, FINISHED = "paused", "running", "stepping", "finished"
-STOPPED, CRASHED, FAILED, LOADING = "stopped", "crashed", "failed", "loading"  # the last: the model is loading
+class RunMode(str, Enum):
+    """The one set of a run's modes: the run process's (process.py), `ps`'s (journal/view.py), the UI's.
+
+    A str: equal to, hashed and printed as its value, so JSON status and plain strings compare."""
+
+    LOADING = "loading"  # the model is loading
+    RUNNING = "running"
+    PAUSED = "paused"
+    STEPPING = "stepping"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    CRASHED = "crashed"  # the process died without a word: kill -9, out of memory, power
+
+    __str__ = str.__str__
+    __format__ = str.__format__
+
+    def __hash__(self) -> int:
+        return str.__hash__(self)
+
+    @classmethod
+    def of(cls, value, default: "RunMode") -> "RunMode":
+        """The mode named `value`, or `default` for anything else (an older journal's status)."""
+        try:
+            return cls(value)
+        except ValueError:
+            return default
+
+
+PAUSED, RUNNING, STEPPING, FINISHED = RunMode.PAUSED, RunMode.RUNNING, RunMode.STEPPING, RunMode.FINISHED
+STOPPED, CRASHED, FAILED, LOADING = RunMode.STOPPED, RunMode.CRASHED, RunMode.FAILED, RunMode.LOADING
 ENDED = (FINISHED, STOPPED, CRASHED, FAILED)
 
 

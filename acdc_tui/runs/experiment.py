@@ -50,6 +50,20 @@ class Experiment:
     prefiltered: tuple[Edge, ...] = ()  # removed untested by the prefilter, in every run of the experiment
 
 
+def check_meaningful(task: Any, settings: Settings) -> None:
+    """Corrupted data identical to clean: patching changes nothing, every Δ is 0 and every edge is
+    removed. Refused in one line before the run (zero and mean ablation do not patch with them)."""
+    import torch
+
+    from acdc_tui.core.errors import UserError
+
+    if settings.zero_ablation or settings.mean_ablation or getattr(task, "scramble_patch_positions", False):
+        return
+    clean, corrupted = getattr(task, "clean", None), getattr(task, "corrupted", None)
+    if isinstance(clean, torch.Tensor) and isinstance(corrupted, torch.Tensor) and clean.shape == corrupted.shape and torch.equal(clean, corrupted):
+        raise UserError("the corrupted tokens are identical to the clean ones: patching would change nothing (every Δ 0, every edge removed); give corrupted data that differ, or use --zero-ablation or --mean-ablation")
+
+
 def prepare(task: Any, settings: Settings) -> Experiment:
     """Build the graph and engine for `task`, and a run with the settings' pins and force-prunes queued."""
     from acdc_tui.core.errors import UserError
@@ -69,6 +83,7 @@ def prepare(task: Any, settings: Settings) -> Experiment:
     from acdc_tui.engines.patching import Ablation
 
     Ablation.of(settings.zero_ablation, settings.mean_ablation)  # one line if both are asked for
+    check_meaningful(task, settings)
     from acdc_tui.runs.prefilter import Prefilter, prefiltered_edges  # attribution needs torch's autograd: only here
 
     spec = Prefilter.parse(settings.prefilter) if settings.prefilter is not None else None
@@ -115,9 +130,15 @@ def describe(exp: Experiment) -> tuple[dict, dict]:
     if "fingerprint" not in exp.meta:
         exp.meta["fingerprint"] = backend.fingerprint(task.model)
     return (
-        {"name": task.name, "source": task.source, "metric": exp.metric_name, "description": task.description},
+        {"name": task.name, "source": task.source, "metric": exp.metric_name, "description": task.description, **_text(task)},
         {"config": backend.model_config(task.model), "fingerprint": exp.meta["fingerprint"]},
     )
+
+
+def _text(task) -> dict:
+    """A text task's prompts file, tokenizer (sha256) and BOS, as its circuit files record them."""
+    text = (getattr(task, "config", None) or {}).get("text")
+    return {"text": text} if isinstance(text, dict) else {}
 
 
 def run_settings(exp: Experiment) -> dict:
@@ -142,7 +163,8 @@ def circuit_of_run(run: AcdcRun, task_info: dict, model_info: dict, base_setting
     from acdc_tui.io.circuit import Circuit, CircuitEdge
 
     records = run.records.values()
-    edges = [CircuitEdge(r.edge.sender, r.edge.receiver, r.edge.type, r.present, r.delta, r.pinned, r.forced, r.seq, r.decided_by) for r in records]
+    dangling = run.dangling()
+    edges = [CircuitEdge(r.edge.sender, r.edge.receiver, r.edge.type, r.present, r.delta, r.pinned, r.forced, r.seq, r.decided_by, r.edge.key in dangling) for r in records]
     decided = sum(1 for r in records if r.edge.tested and r.decided_by is not None)
     return Circuit(
         task=task_info,
@@ -154,7 +176,8 @@ def circuit_of_run(run: AcdcRun, task_info: dict, model_info: dict, base_setting
             "force_prunes": [f"{r.edge.sender}->{r.edge.receiver}" for r in records if r.forced],
         },
         metrics={"initial": run.initial_metric, "final": run.current_metric, **metrics},
-        summary={"edges_total": run.total, "edges_kept": run.kept(), "edges_decided": decided, "elapsed_s": round(elapsed_s, 3)},
+        summary={"edges_total": run.total, "edges_kept": run.kept(), "edges_decided": decided, "elapsed_s": round(elapsed_s, 3),
+                 **({"edges_dangling": sum(1 for k in dangling if run.graph.edge(*k).tested)} if dangling else {})},
         edges=edges,
         complete=complete,
         acdc_tui_version=__version__,

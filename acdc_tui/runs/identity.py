@@ -28,11 +28,13 @@ class Recipe:
     model_path: str | None
     device: str
     dtype: str
+    prompts: str | None = None  # text prompts (--prompts)
+    bos: str | None = None  # --bos for text prompts (None: auto)
 
     @classmethod
-    def of(cls, task: str | None, task_dir: str | None, model_path: str | None, device: str, dtype: str) -> "Recipe":
+    def of(cls, task: str | None, task_dir: str | None, model_path: str | None, device: str, dtype: str, prompts: str | None = None, bos: str | None = None) -> "Recipe":
         absolute = lambda p: None if p is None else str(Path(p).resolve())  # noqa: E731
-        return cls(task, absolute(task_dir), absolute(model_path), device, dtype)
+        return cls(task, absolute(task_dir), absolute(model_path), device, dtype, absolute(prompts), bos)
 
 
 def data_fingerprint(exp: Experiment) -> str:

@@ -10,6 +10,7 @@ the journal intact and names the `acdc-tui export` command that recreates the fi
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -37,8 +38,16 @@ def check_writable(path: str | Path | None, flag: str = "output") -> None:
     if str(path) == "":
         raise UserError(f"{flag} is empty: give a file name")
     p = Path(path)
-    if p.is_dir():
-        raise UserError(f"{flag} {p} is a directory: give a file name to write")
+    if str(path).endswith(os.sep) or p.is_dir():
+        raise UserError(f"{flag} {p}{os.sep if not str(p).endswith(os.sep) else ''} names a folder: give a file name to write (e.g. {p / 'circuit.json'})")
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        st = None
+    except OSError as e:
+        raise UserError(f"cannot write {flag} {p}: {e.strerror or type(e).__name__}") from None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        raise UserError(f"{flag} {p} is not a regular file (a device, a pipe or a socket): acdc-tui writes only regular files; give a file name")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise UserError(f"cannot write {p}: directory {str(parent)!r} does not exist")
@@ -71,9 +80,9 @@ def check_distinct(outputs: Iterable[tuple[str, str | Path | None]], inputs: Ite
                 raise UserError(f"{flag} {path} is the same file as {in_flag}: writing it would destroy an input; choose another name")
 
 
-def task_inputs(task_dir: str | None, model_path: str | None, journal: str | Path | None = None) -> list[tuple[str, Path]]:
+def task_inputs(task_dir: str | None, model_path: str | None, journal: str | Path | None = None, prompts: str | None = None) -> list[tuple[str, Path]]:
     """The files a run reads, which no output may overwrite."""
-    inputs: list[tuple[str, Path]] = []
+    inputs: list[tuple[str, Path]] = [] if prompts is None else [("the --prompts file", Path(prompts))]
     for flag, folder in (("a file of --task-dir", task_dir), ("a file of --model", model_path)):
         if folder is not None and Path(folder).is_dir():
             inputs += [(f"{flag} ({f.name})", f) for f in sorted(Path(folder).iterdir()) if f.is_file()]
@@ -88,7 +97,11 @@ class OutputLocks:
     def __init__(self, outputs: Iterable[tuple[str, Path]], journal: str | Path | None) -> None:
         self._locks: list[Lock] = []
         for flag, path in outputs:
-            lock = Lock.acquire(path, {"journal": None if journal is None else str(journal)})
+            try:
+                lock = Lock.acquire(path, {"journal": None if journal is None else str(journal)})
+            except UserError:
+                self.release()
+                raise
             if lock is None:
                 self.release()
                 note = holder(path)

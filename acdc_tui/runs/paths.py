@@ -12,7 +12,13 @@ from acdc_tui.runs.journal.schema import SUFFIX
 
 
 def output_dir() -> Path:
-    return Path(os.environ.get("ACDC_TUI_OUTPUT", "acdc-output"))
+    """ACDC_TUI_OUTPUT, or acdc-output; one line if it names something that is not a folder."""
+    folder = Path(os.environ.get("ACDC_TUI_OUTPUT") or "acdc-output")
+    if folder.exists() and not folder.is_dir():
+        from acdc_tui.core.errors import UserError
+
+        raise UserError(f"ACDC_TUI_OUTPUT={folder} is not a folder: set it to a folder (acdc-tui makes it if it does not exist)")
+    return folder
 
 
 def runs_dir() -> Path:
@@ -22,7 +28,12 @@ def runs_dir() -> Path:
 def new_journal_path(label: str, threshold: float | None, folder: Path | None = None) -> Path:
     """A journal path that does not exist yet: `<task>-tau<τ>-<YYYYmmdd-HHMMSS>[-n].journal`."""
     folder = runs_dir() if folder is None else folder
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        from acdc_tui.core.errors import UserError
+
+        raise UserError(f"cannot make the runs folder {folder} ({e.strerror or type(e).__name__}): set ACDC_TUI_OUTPUT to a writable folder, or give --journal") from None
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", label).strip("_") or "run"
     tau = "" if threshold is None else f"-tau{threshold:g}"
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")

@@ -9,19 +9,19 @@ and progress), and it never imports the UI.
 from __future__ import annotations
 
 import time
-from enum import Enum
 from typing import Callable, Protocol, Sequence
 
 from acdc_tui.core.algorithm import AcdcRun, ends_edge_step, ends_node_step
 from acdc_tui.core.errors import UserError
 from acdc_tui.core.events import EdgeForced, EdgesPrefiltered, EdgeTested, Event, NodeSkipped, RunFinished
 from acdc_tui.core.graph import Edge, parse_edge
+from acdc_tui.runs.driver import RunMode
 from acdc_tui.runs.experiment import Experiment, to_circuit
 from acdc_tui.runs.journal.codec import EventDecoder
 from acdc_tui.runs.journal.schema import CommandKind, CommandStatus
 from acdc_tui.runs.journal.writer import JournalWriter
 from acdc_tui.runs.outputs import Outputs, write_outputs
-from acdc_tui.runs.progress import Progress
+from acdc_tui.runs.progress import LayerCosts, Progress, decided_keys
 from acdc_tui.runs.resume import rebuild_run
 
 POLL_S = 0.05  # how often a running loop looks for commands
@@ -29,12 +29,7 @@ IDLE_POLL_S = 0.1  # ... a paused or finished one
 CLIENT_GRACE_S = 5.0  # a finished run waits this long after its last client left
 
 
-class Mode(str, Enum):
-    PAUSED = "paused"
-    RUNNING = "running"
-    STEPPING = "stepping"
-    FINISHED = "finished"
-    STOPPED = "stopped"
+Mode = RunMode  # the run loop's modes: PAUSED, RUNNING, STEPPING, FINISHED, STOPPED of the one RunMode
 
 
 ACTIVE = (Mode.RUNNING, Mode.STEPPING)
@@ -72,7 +67,7 @@ class RunLoop:
         self.mode = Mode.RUNNING if autorun else Mode.PAUSED
         self.decoder = EventDecoder(exp.graph)
         self.busy = 0.0  # seconds spent stepping: pauses do not spoil the rate and the ETA
-        self.progress = Progress(self.run.total, clock=lambda: self.busy)
+        self.progress = Progress(self.run.total, clock=lambda: self.busy, costs=LayerCosts.of_graph(exp.graph, decided_keys(self.run)))
         self.progress.done = self.run.done
         self._stop_when: Callable[[Event, int], bool] | None = None
         self._n_in_step = 0
@@ -102,7 +97,8 @@ class RunLoop:
             "current_node": None if node is None else [node.name, node.head],
             "elapsed": round(self.busy, 3),
             "rate": progress.rate,
-            "eta": progress.eta,
+            "eta": progress.eta,  # the per-layer cost model's (runs/progress.py)
+            "eta_layers": progress.costs.snapshot() if progress.costs is not None else None,
             "complete": self.complete,
             "updated": time.time(),
         }
@@ -193,9 +189,7 @@ class RunLoop:
         for event in events:
             self.events.append(event)
             self.writer.append(self.run_id, event, command_id)
-            if isinstance(event, (EdgeTested, EdgeForced, NodeSkipped, EdgesPrefiltered)):
-                self.progress.done = event.done
-                self.progress.tested += isinstance(event, (EdgeTested, EdgeForced))
+            self.progress.on_event(event)
             for sink in self.sinks:
                 sink.on_event(event, self.run)
 

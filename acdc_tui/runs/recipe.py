@@ -30,11 +30,14 @@ class RunOutputs:
 
 @dataclass(frozen=True)
 class RunRecipe:
-    """One run, as asked for. `task` (a builtin name) or `task_dir`; `model` replaces the task's model."""
+    """One run, as asked for. `task` (a builtin name) or `task_dir`; `model` replaces the task's model;
+    `prompts` (a JSONL file) gives text prompts, tokenized by the model's tokenizer, `bos` how."""
 
     task: str | None = None
     task_dir: str | None = None
     model: str | None = None
+    prompts: str | None = None  # text prompts (--prompts FILE)
+    bos: str | None = None  # text prompts' BOS: auto (None), on or off
     metric: str | None = None  # None: the task's default
     tau: float = 0.01
     ablation: Ablation = Ablation.CORRUPTED
@@ -73,9 +76,17 @@ class RunRecipe:
 
     def loading(self) -> dict:
         """How to load the task again (the journal's `recipe`): task, task_dir, model_path, device,
-        dtype, with paths made absolute."""
+        dtype, prompts, bos, with paths made absolute."""
         absolute = lambda p: None if p is None else str(Path(p).resolve())  # noqa: E731
-        return {"task": self.task, "task_dir": absolute(self.task_dir), "model_path": absolute(self.model), "device": self.device, "dtype": self.dtype}
+        return {
+            "task": self.task,
+            "task_dir": absolute(self.task_dir),
+            "model_path": absolute(self.model),
+            "device": self.device,
+            "dtype": self.dtype,
+            "prompts": absolute(self.prompts),
+            "bos": self.bos,
+        }
 
     def to_json(self) -> dict:
         data = dataclasses.asdict(self)
@@ -104,6 +115,8 @@ class RunRecipe:
             task=loading.get("task"),
             task_dir=loading.get("task_dir"),
             model=loading.get("model_path"),
+            prompts=loading.get("prompts"),
+            bos=loading.get("bos"),
             metric=settings.get("metric"),
             tau=float(settings.get("threshold", 0.0)),
             ablation=Ablation.of(bool(settings.get("zero_ablation")), bool(settings.get("mean_ablation"))),

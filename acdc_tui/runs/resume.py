@@ -74,7 +74,7 @@ class ResumeJob:
     recipe: RunRecipe | None = None  # the run as asked for (its engine and device as resumed)
 
 
-def open_resume(journal: str | Path, engine: str | None = None, device: str | None = None) -> ResumeJob:
+def open_resume(journal: str | Path, engine: str | None = None, device: str | None = None, claimed: bool = False) -> ResumeJob:
     """Load the task a journal names, check that model and data are the same, replay the journal."""
     import tasks
     from acdc_tui.core.errors import UserError
@@ -87,7 +87,7 @@ def open_resume(journal: str | Path, engine: str | None = None, device: str | No
     reader = JournalReader(journal)
     try:
         meta = reader.meta
-        if reader.alive():
+        if not claimed and reader.alive():
             raise UserError(f"journal {journal} belongs to a run that is still going: attach to it with `acdc-tui attach {journal}`")
         if meta.get("kind") != "run":
             raise UserError(f"journal {journal} records a {meta.get('kind')}, which resume does not continue: rerun it")
@@ -99,7 +99,7 @@ def open_resume(journal: str | Path, engine: str | None = None, device: str | No
     settings = recipe.settings()
     dtype = parse_dtype(settings.dtype)
     check_device(settings.device)
-    task = tasks.load_task(recipe.task, recipe.task_dir, settings.device, dtype, model_path=recipe.model)
+    task = tasks.load_task(recipe.task, recipe.task_dir, settings.device, dtype, model_path=recipe.model, prompts=recipe.prompts, bos=recipe.bos)
     # The journal holds the pins and force-prunes as events: they are replayed, not queued again.
     exp = prepare(task, dataclasses.replace(settings, pins=(), force_prunes=()))
     exp.settings = settings

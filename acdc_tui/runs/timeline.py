@@ -64,6 +64,14 @@ class Timeline:
                 hi = mid
         return lo - 1
 
+    def decided_at(self, key: EdgeKey) -> int | None:
+        """The index of the change that first decided edge `key` (None: not decided yet)."""
+        for i, change in enumerate(self.changes):
+            views = change.edges.get(key)
+            if views is not None and views[1].decided_by is not None:
+                return i
+        return None
+
     def facts_at(self, index: int) -> RunFacts:
         return self.changes[index].after if index >= 0 else self.start
 

@@ -10,118 +10,46 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import math
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from rich.markup import escape
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.widgets import Footer, Sparkline, Static, TabbedContent, TabPane, Tree
 from textual.worker import get_current_worker
 
 from acdc_tui.core.errors import UserError
 from acdc_tui.core.graph import ComputationalGraph, Edge, Node
-from acdc_tui.io.circuit import Circuit, write_circuit
-from acdc_tui.io.dot import to_dot
+from acdc_tui.io.circuit import Circuit
 from acdc_tui.runs.client import RunClient
-from acdc_tui.runs.driver import Batch
+from acdc_tui.runs.driver import ENDED, RunStatus
+from acdc_tui.ui.actions import SCOPES, all_actions, bindings, key_display
+from acdc_tui.ui.commands import RunCommandsMixin
+from acdc_tui.ui.exporting import ExportMixin
+from acdc_tui.ui.finding import FindMixin
+from acdc_tui.ui.messages import EdgeChosen, Loaded, NodeChosen, RunUpdate
 from acdc_tui.ui.state import ExplorerState
-from acdc_tui.ui.time_travel import TIME_ACTIONS, TimeTravelMixin, past_override
+from acdc_tui.ui.time_travel import TimeTravelMixin
 from acdc_tui.ui.widgets.bars import StatusBar, TitleBar, status_text
 from acdc_tui.ui.widgets.circuit_view import CircuitView
 from acdc_tui.ui.widgets.decision_log import DecisionLog
 from acdc_tui.ui.widgets.details import Details
-from acdc_tui.ui.widgets.dialogs import ConfirmQuit, HelpScreen, Prompt
-from acdc_tui.ui.widgets.edge_table import EdgeChosen, EdgeTable
+from acdc_tui.ui.widgets.edge_table import EdgeTable
 from acdc_tui.ui.widgets.hook_tree import HookTree
-from acdc_tui.ui.widgets.overview import NodeChosen, Overview
+from acdc_tui.ui.widgets.overview import Overview
 
 DAG_REDRAW_S = 0.25
+NARROW_WIDTH = 100  # narrower terminals start with the side bar hidden
 
 
-@dataclass(frozen=True)
-class Action:
-    key: str
-    name: str  # the app's action_<name>
-    title: str
-    help: str
-    footer: bool = True
-
-
-ACTIONS = [
-    Action("space", "toggle_run", "Run/Pause", "start the run, or pause it after the current edge"),
-    Action("n", "step_edge", "Step", "decide one more edge, then pause"),
-    Action("N", "step_node", "Step node", "decide the rest of this receiver's edges, stop at the next receiver"),
-    Action("p", "pin", "Pin", "pin the selected edge: ACDC never removes it (applied now if already decided)"),
-    Action("x", "force_prune", "Prune", "force-prune the selected edge: removed without a threshold test"),
-    Action("c", "clear_override", "Clear", "clear the selected edge's pin or force-prune", footer=False),
-    Action("t", "threshold", "τ", "change the threshold τ for the rest of the run"),
-    Action("e", "export", "Export", "write the circuit JSON (and DOT beside it)"),
-    Action("0", "tab('overview')", "Overview", "show the Overview tab (the model's heads and MLPs as a grid)", footer=False),
-    Action("1", "tab('circuit')", "Circuit", "show the Circuit tab (the DAG)", footer=False),
-    Action("2", "tab('edges')", "Edges", "show the Edges tab (sortable, filterable table)", footer=False),
-    Action("3", "tab('details')", "Details", "show the Details tab (the selection and its history)", footer=False),
-    Action("slash", "filter", "Filter", "filter the Edges tab: words that must all match, e.g. 'a1.0 removed'", footer=False),
-    Action("ctrl+b", "toggle_sidebar", "Side bar", "show or hide the hook-point tree", footer=False),
-    Action("f1", "help", "Help", "list every key"),
-    Action("R", "resume", "Resume", "resume a stopped or crashed run in a new run process", footer=False),
-    *[Action(key, name, title, help, footer=False) for key, name, title, help in TIME_ACTIONS],
-    Action("q", "quit_app", "Quit", "quit (asks first while a run is in progress: leave it running, or stop it)"),
-]
-
-
-class RunUpdate(Message):
-    def __init__(self, batch: Batch) -> None:
-        super().__init__()
-        self.batch = batch
-
-
-class Loaded(Message):
-    def __init__(self, error: str | None = None) -> None:
-        super().__init__()
-        self.error = error
-
-
-def help_text() -> str:
-    lines = ["[b]acdc-tui keys[/b]", ""]
-    lines += [f"  [b]{a.key:>7}[/b]  {a.help}" for a in ACTIONS]
-    lines += [
-        "",
-        "  [b]    tab[/b]  move focus: side bar, tabs, table, log",
-        "  [b] arrows[/b]  move in the tree / table; scroll the DAG and the log",
-        "  [b]  right[/b]  expand a tree branch (hook points list their edges)",
-        "  [b]      /[/b]  filter the Edges tab;  [b]s[/b] / [b]S[/b] sort by the next column / reverse",
-        "  [b] ctrl+p[/b]  command palette: every action by name",
-        "",
-        "Node marks: · pending  ▶ current  ● alive  ✗ dead  (Overview: ◆ an in-edge pinned or forced);",
-        "counts are kept/removed/total tested in-edges.",
-    ]
-    return "\n".join(lines)
-
-
-class ExplorerApp(TimeTravelMixin, App):
+class ExplorerApp(RunCommandsMixin, ExportMixin, FindMixin, TimeTravelMixin, App):
     TITLE = "acdc-tui"
-    CSS = """
-    #loading { height: 1fr; content-align: center middle; color: $text-muted; }
-    #main { height: 1fr; }
-    #sidebar { width: 30%; max-width: 36; min-width: 22; border-right: vkey $panel-lighten-2; }
-    #sidebar.hidden { display: none; }
-    #editor { width: 1fr; }
-    #tabs { height: 1fr; }
-    #tabs TabPane { padding: 0; }
-    #panel { height: 9; border-top: hkey $panel-lighten-2; }
-    #spark-row { height: 1; }
-    #spark-label { width: auto; color: $text-muted; padding: 0 1; }
-    #spark { height: 1; width: 1fr; }
-    #log { height: 1fr; }
-    """
-    BINDINGS = [Binding(a.key, a.name, a.title, show=a.footer) for a in ACTIONS]
+    CSS_PATH = "explorer.tcss"  # every widget's style, the dialogs' too
+    BINDINGS = bindings("app", "time")  # F1 and q first in the key bar: an 80-column bar cuts its end
 
     def __init__(
         self,
@@ -129,7 +57,7 @@ class ExplorerApp(TimeTravelMixin, App):
         client: RunClient | None = None,
         circuit: Circuit | None = None,
         circuit_graph: ComputationalGraph | None = None,
-        out: Path = Path("acdc-output/circuit.json"),
+        out: Path | None = None,  # where Export writes by default (None: beside the run's journal, named after it)
         description: str = "",
         ascii_only: bool | None = None,
         autorun: bool = False,
@@ -139,14 +67,14 @@ class ExplorerApp(TimeTravelMixin, App):
         super().__init__()
         self.client, self.circuit, self.circuit_graph = client, circuit, circuit_graph
         self.scores_path = scores  # attribution scores (acdc-tui attribute --out) shown beside Δ
-        self.out = Path(out)
+        self.out = None if out is None else Path(out)
         self.description = description
         self.ascii_only = ascii_only if ascii_only is not None else not (sys.stdout.encoding or "").lower().startswith("utf")
         self.autorun, self.clock = autorun, clock
         self.state: ExplorerState | None = None
         self.selected: Node | Edge | None = None
         self.load_error: str | None = None
-        self.left_running = False  # quit with the run left going in the background
+        self.left_running: str | bool = False  # quit with the run left in the background: its mode then (paused, running, ...)
         self._live_run = False
         # time travel (ui/time_travel.py): a cursor while showing the past; the timeline index and
         # replay generation the shown state is at; overrides marked in the past for a branch
@@ -154,7 +82,8 @@ class ExplorerApp(TimeTravelMixin, App):
         self.position, self.generation = -1, 0
         self.branch_pins: list[str] = []
         self.branch_prunes: list[str] = []
-        self._quit_after_export = False
+        self._init_export()
+        self._live_status: RunStatus | None = None  # the latest live status (the display may show the past)
 
     # ---- layout ----
 
@@ -175,7 +104,7 @@ class ExplorerApp(TimeTravelMixin, App):
         self.state = state
         self.query_one("#title", TitleBar).update(title)
         await self.query_one("#loading").remove()
-        tree = HookTree(state, "model", ascii_only=self.ascii_only, id="sidebar")
+        tree = HookTree(state, "model", ascii_only=self.ascii_only, id="sidebar", classes="hidden" if self.size.width < NARROW_WIDTH else None)
         tabs = TabbedContent(id="tabs")
         panel = Vertical(Horizontal(Static("metric", id="spark-label"), Sparkline([], id="spark"), id="spark-row"), DecisionLog(id="log"), id="panel")
         editor = Vertical(tabs, panel, id="editor")
@@ -208,7 +137,7 @@ class ExplorerApp(TimeTravelMixin, App):
         if message.error:
             self.load_error = message.error
             self.query_one("#loading", Static).update(f"[b red]error:[/] {message.error}\n\npress q to quit")
-            self.query_one("#status", StatusBar).update(status_text(None, "error"))
+            self.query_one("#status", StatusBar).show(None, "error")
             return
         await self._start()
 
@@ -216,24 +145,25 @@ class ExplorerApp(TimeTravelMixin, App):
 
     async def _start(self) -> None:
         client = self.client
-        await self._show_main(ExplorerState(client.graph, client.views(), client.status()), self._title())
+        status = client.status()  # snapshots taken before the follower starts: the app never reads the live run
+        await self._show_main(ExplorerState(client.graph, client.views(), status), self._title(status))
         self._live_run = True
         self._follow()
         log = self.query_one("#log", DecisionLog)
         log.add_note(
-            f"Attached to {client.journal.name}: {client.run.total} edges to decide. space runs or pauses, n steps one edge, N steps to the next receiver; "
+            f"Attached to {client.journal.name}: {status.total} edges to decide. space runs or pauses, n steps one edge, N steps to the next receiver; "
             "select an edge (side bar → or the Edges tab) to pin (p) or prune (x) it; F1 lists every key."
         )
-        if self.autorun and client.alive and not client.run.finished:
+        if self.autorun and client.alive and status.mode not in ENDED:
             client.play()
 
-    def _title(self) -> str:
+    def _title(self, status: RunStatus) -> str:
         meta, sep = self.client.meta, " | " if self.ascii_only else " │ "
         c, s = meta.get("model", {}).get("config", {}), meta.get("settings", {})
         shape = f"{c.get('n_layers')}L {c.get('n_heads')}H d{c.get('d_model')}{' attn-only' if c.get('attn_only') else ''}"
         ablation = "zero" if s.get("zero_ablation") else "mean" if s.get("mean_ablation") else "corrupted"
         task = meta.get("task", {})
-        return sep.join([" acdc-tui", str(task.get("name")), shape, f"τ {self.client.run.threshold:g}", f"metric {task.get('metric')}", f"{ablation} ablation", f"{s.get('device')} {s.get('dtype')}", f"engine {s.get('engine')}"])
+        return sep.join([" acdc-tui", str(task.get("name")), shape, f"τ {status.threshold:g}", f"metric {task.get('metric')}", f"{ablation} ablation", f"{s.get('device')} {s.get('dtype')}", f"engine {s.get('engine')}"])
 
     @work(thread=True, group="run", exit_on_error=False)
     def _follow(self) -> None:
@@ -249,12 +179,8 @@ class ExplorerApp(TimeTravelMixin, App):
         for note in batch.notes:
             log.add_note(note)
             self.notify(note, severity="error" if note.startswith("error") else "information")
-            if self._quit_after_export:
-                self._quit_after_export = False
-                if note.startswith("exported"):
-                    self.client.stop()
-                    self.exit()
         self._live_status = batch.status
+        self.check_save_on_stop(batch.status)
         if self.cursor is not None:  # showing the past: the run goes on, its events are recorded, the view stays
             self.state.apply(dataclasses.replace(batch, edges={}, status=self.state.status))
             self._show_changes(None, self.state.status, where=self._where())
@@ -265,11 +191,15 @@ class ExplorerApp(TimeTravelMixin, App):
             batch = dataclasses.replace(batch, edges={})
         else:
             self.position = batch.position
-        self._show_changes(self.state.apply(batch), batch.status)
+        changes = self.state.apply(batch)
+        self._show_changes(changes, batch.status)
+        for key in sorted(changes.dangling, key=lambda k: (self.state.order[k[1]], self.state.order[k[0]])):
+            s, r = key
+            log.add_note(f"warning: {s.label} → {r.label} dangles: {r.label} no longer reaches the output, so the kept edge carries nothing (marked dangling in the Edges tab, Details and the exported JSON)")
 
     def _show_changes(self, changes, status, where: str = "") -> None:
         """Redraw what a change of the shown state touched (a live batch, or a move in time)."""
-        self.query_one("#status", StatusBar).update(status_text(status, ascii_only=self.ascii_only, where=where))
+        self.query_one("#status", StatusBar).show(status, ascii_only=self.ascii_only, where=where)
         if changes is None:
             return
         self.query_one("#sidebar", HookTree).refresh_items(changes.nodes, changes.edges)
@@ -277,7 +207,7 @@ class ExplorerApp(TimeTravelMixin, App):
         self.query_one("#overview", Overview).changed()
         self.query_one("#spark", Sparkline).data = self.state.metric_series[-2000:]
         if self.client is not None:
-            self.query_one("#title", TitleBar).update(self._title())
+            self.query_one("#title", TitleBar).update(self._title(self._live_status or self.state.status))
         if changes.edges or changes.nodes:
             self.query_one("#dag", CircuitView).changed()
         if self.selected is not None:
@@ -308,7 +238,7 @@ class ExplorerApp(TimeTravelMixin, App):
         title = sep.join([" acdc-tui (file)", str(circuit.task.get("name")), f"{cfg.get('n_layers')}L {cfg.get('n_heads')}H", f"τ {circuit.settings.get('threshold')}", f"metric {circuit.task.get('metric')}", "complete" if circuit.complete else "partial"])
         await self._show_main(state, title)
         self.query_one("#log", DecisionLog).add_note(f"Browsing {self.description}: {state.status.kept} of {state.status.total} tested edges kept. No model is loaded: run the task to change edges.")
-        self.query_one("#status", StatusBar).update(status_text(state.status, "viewing", self.ascii_only))
+        self.query_one("#status", StatusBar).show(state.status, "viewing", self.ascii_only)
 
     # ---- attribution beside ACDC ----
 
@@ -370,160 +300,21 @@ class ExplorerApp(TimeTravelMixin, App):
     def on_node_chosen(self, message: NodeChosen) -> None:
         self.select(message.node, "overview")
 
-    # ---- commands ----
-
-    def _live(self) -> bool:
-        if not self._live_run:
-            self.notify("No run here: " + ("browsing a file; run its task to change edges" if self.circuit else "the task is still loading" if self.load_error is None else self.load_error), severity="warning")
-            return False
-        if not self.client.alive:
-            self.notify(f"The run process has ended ({self.client.mode}): resume it with `acdc-tui resume {self.client.journal}`, or press R.", severity="warning")
-            return False
-        return True
-
-    def _selected_edge(self) -> Edge | None:
-        if not isinstance(self.selected, Edge):
-            self.notify("Select an edge first: expand a hook point in the side bar (→) or pick a row in the Edges tab (2).", severity="warning")
-            return None
-        if not self.selected.tested:
-            self.notify(f"{self.selected.sender.label} → {self.selected.receiver.label} is structural: ACDC never tests or removes it.", severity="warning")
-            return None
-        return self.selected
-
-    def action_toggle_run(self) -> None:
-        if self._live():
-            self.client.toggle()
-
-    def action_step_edge(self) -> None:
-        if self._live():
-            self.client.step_edge()
-
-    def action_step_node(self) -> None:
-        if self._live():
-            self.client.step_node()
-
-    def _override(self, what: str) -> None:
-        if past_override(self, {"clear_override": "clear_override"}.get(what, what)):
-            return
-        if self._live() and (edge := self._selected_edge()) is not None:
-            getattr(self.client, what)(edge)
-
-    def action_pin(self) -> None:
-        self._override("pin")
-
-    def action_force_prune(self) -> None:
-        self._override("force_prune")
-
-    def action_clear_override(self) -> None:
-        self._override("clear_override")
-
-    def action_threshold(self) -> None:
-        if not self._live():
-            return
-
-        def check(text: str) -> str | None:
-            try:
-                v = float(text)
-            except ValueError:
-                return f"{text!r} is not a number, e.g. 0.01"
-            return None if math.isfinite(v) else "τ must be a finite number"
-
-        def done(value: str | None) -> None:
-            if value is not None:
-                self.client.set_threshold(float(value))
-
-        self.push_screen(Prompt("New threshold τ for the rest of the run", f"{self.client.run.threshold:g}", check, "Edges already decided keep their decisions."), done)
-
-    def action_export(self) -> None:
-        if not self._live_run and self.circuit is None:
-            self._live()
-            return
-
-        def check(text: str) -> str | None:
-            p = Path(text.strip() or ".")
-            if p.is_dir():
-                return f"{p} is a directory: give a file name"
-            if not p.parent.is_dir():
-                return f"directory {str(p.parent)!r} does not exist"
-            return None
-
-        def done(value: str | None) -> None:
-            if value is None:
-                return
-            path = Path(value.strip())
-            dot = path.with_suffix(".dot")
-            if self._live_run:
-                if self._live():
-                    self.client.export(path, dot)
-            else:
-                write_circuit(self.circuit, path)
-                dot.write_text(to_dot(self.circuit))
-                self.notify(f"exported to {path} and {dot}")
-
-        self.push_screen(Prompt("Export the circuit JSON to (DOT is written beside it)", str(self.out), check), done)
-
-    def action_tab(self, name: str) -> None:
-        """Show a tab and put the keyboard in it."""
-        if self.query("#tabs"):
-            self.query_one("#tabs", TabbedContent).active = f"tab-{name}"
-            target = {"overview": "#overview", "circuit": "#dag", "edges": "#edge-data", "details": "#details"}[name]
-            self.query_one(target).focus()
-
-    def action_filter(self) -> None:
-        if self.query("#tabs"):
-            self.action_tab("edges")
-            self.query_one("#edge-filter").focus()
-
-    def action_toggle_sidebar(self) -> None:
-        if self.query("#sidebar"):
-            self.query_one("#sidebar").toggle_class("hidden")
-
-    def action_help(self) -> None:
-        self.push_screen(HelpScreen(help_text()))
-
-    def run_in_progress(self) -> bool:
-        return self._live_run and self.client.alive and not self.client.run.finished
-
-    def action_quit_app(self) -> None:
-        if not self.run_in_progress():
-            if self._live_run:
-                self.client.release()
-            self.exit()
-            return
-        done, total = self.client.run.done, self.client.run.total
-
-        def chosen(choice: str | None) -> None:
-            if choice == "stop":
-                self.client.stop()
-                self.exit()
-            elif choice == "leave":
-                self.client.play()
-                self.left_running = True
-                self.exit()
-            elif choice == "save":
-                self._quit_after_export = True
-                self.out.parent.mkdir(parents=True, exist_ok=True)
-                self.client.export(self.out, self.out.with_suffix(".dot"))
-
-        question = f"The run is in progress ({done}/{total} edges decided). It lives in its own process: leave it running in the background (acdc-tui attach reconnects), or stop it?"
-        self.push_screen(ConfirmQuit(question), chosen)
-
-    def action_resume(self) -> None:
-        """Start a new run process on this journal's run (after a crash or a stop)."""
-        if not self._live_run or self.client.alive or self.client.run.finished:
-            self.notify("Nothing to resume: " + ("the run is still going" if self._live_run and self.client.alive else "the run finished" if self._live_run else "no run here"), severity="warning")
-            return
-        from acdc_tui.runs.launch import spawn
-
-        process, output = spawn(["resume", str(self.client.journal), "--paused", "--quiet"], self.client.journal)
-        self.client.process, self.client.output = process, output
-        self.query_one("#log", DecisionLog).add_note(f"resuming {self.client.journal} in a new run process (pid {process.pid}); it starts paused")
-
     def on_unmount(self) -> None:
         if self._live_run:
             self.workers.cancel_group(self, "run")
 
     def get_system_commands(self, screen):
         yield from super().get_system_commands(screen)
-        for a in ACTIONS:
-            yield SystemCommand(a.title if a.title != "τ" else "Threshold τ", f"{a.help}  [{a.key}]", lambda a=a: self.run_action(a.name))
+        for a in all_actions():
+            heading, tab, target = SCOPES[a.scope]
+            title = a.title if a.title != "τ" else "Threshold τ"
+            yield SystemCommand(f"{heading.split()[0]}: {title}" if tab else title, escape(f"{a.help}  [{key_display(a.key)}]"), lambda a=a, tab=tab, target=target: self.run_scoped(a.action, tab, target))
+
+    def run_scoped(self, action: str, tab: str | None, target: str | None) -> None:
+        """Run a registry action from the palette: a tab's action shows its tab first."""
+        if target is None:
+            self.run_action(action)
+        elif self.query(target):
+            self.action_tab(tab)
+            self.call_later(self.query_one(target).run_action, action)

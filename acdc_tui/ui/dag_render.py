@@ -70,12 +70,15 @@ class DagText:
         sender's label to the arrow above the receiver (cells shared with the sender's other edges
         included), for highlighting a selected edge.
     rows: the labels of each row, left to right.
+    occurrences: every (line, start col, end col, label) where a label is printed, for pages that
+        print a label more than once (the Circuit tab's path list); empty for a DAG (see node_spans).
     """
 
     lines: list[str]
     node_spans: dict[str, tuple[int, int, int]] = field(default_factory=dict)
     edge_cells: dict[tuple[str, str], list[tuple[int, int]]] = field(default_factory=dict)
     rows: list[list[str]] = field(default_factory=list)
+    occurrences: list[tuple[int, int, int, str]] = field(default_factory=list)
 
     @property
     def width(self) -> int:
@@ -105,6 +108,26 @@ def render_dag(
     (or, without `layer_of`, on a cycle). `sep` is the minimum number of spaces between items in a
     row. Ties in ordering follow first appearance in `nodes`, then in `edges`.
     """
+    labels, edge_list = _index(nodes, edges)
+    if not labels:
+        return DagText(lines=[])
+    rank = _ranks(labels, edge_list, layer_of)
+    items = _Items(labels, edge_list, rank)
+    _order(items.rows, items.succ, items.pred, sweeps)
+    items.place(sep)
+    charset = _ASCII if ascii_only else _UNICODE
+    picture = _Picture(items, charset, "v" if ascii_only else "▼", "-" if ascii_only else "─")
+    picture.draw()
+    return DagText(
+        lines=picture.lines,
+        node_spans=picture.node_spans,
+        edge_cells=picture.edge_cells(edge_list, rank),
+        rows=[[labels[i] for i in row if i < items.n_real] for row in items.rows],
+    )
+
+
+def _index(nodes: Iterable[str], edges: Iterable[tuple[str, str]]) -> tuple[list[str], list[tuple[int, int]]]:
+    """Labels in order of first appearance (`nodes` first), and the distinct edges by label index."""
     labels: list[str] = []
     index: dict[str, int] = {}
 
@@ -124,119 +147,118 @@ def render_dag(
         if e not in seen:
             seen.add(e)
             edge_list.append(e)
-    n_real = len(labels)
-    if n_real == 0:
-        return DagText(lines=[])
+    return labels, edge_list
 
-    rank = _ranks(labels, edge_list, layer_of)
-    n_rows = max(rank) + 1
 
-    # Items: real nodes 0..n_real-1, then trunk pieces (one per sender and row it passes).
-    item_row = list(rank)
-    item_owner = list(range(n_real))  # the sender whose signal an item carries
-    succ: list[list[int]] = [[] for _ in range(n_real)]
-    pred: list[list[int]] = [[] for _ in range(n_real)]
-    deepest: dict[int, int] = {}
-    for s, r in edge_list:
-        if rank[r] > deepest.get(s, -1):
-            deepest[s] = rank[r]
-    trunk: dict[tuple[int, int], int] = {}  # (sender, row) -> item
+class _Items:
+    """What is placed in rows: real nodes 0..n_real-1, then trunk pieces (one per sender and row it passes)."""
 
-    def new_item(row: int, owner: int) -> int:
-        item_row.append(row)
-        item_owner.append(owner)
-        succ.append([])
-        pred.append([])
-        return len(item_row) - 1
+    def __init__(self, labels: list[str], edge_list: list[tuple[int, int]], rank: list[int]) -> None:
+        self.labels, self.n_real = labels, len(labels)
+        self.row = list(rank)
+        self.owner = list(range(self.n_real))  # the sender whose signal an item carries
+        self.succ: list[list[int]] = [[] for _ in labels]
+        self.pred: list[list[int]] = [[] for _ in labels]
+        self.trunk: dict[tuple[int, int], int] = {}  # (sender, row) -> item
+        deepest: dict[int, int] = {}
+        for s, r in edge_list:
+            if rank[r] > deepest.get(s, -1):
+                deepest[s] = rank[r]
+        for s in range(self.n_real):  # senders in appearance order
+            prev = s
+            for k in range(rank[s] + 1, deepest.get(s, -1)):
+                d = self.trunk[s, k] = self._new(k, s)
+                self._link(prev, d)
+                prev = d
+        for s, r in edge_list:
+            self._link(s if rank[r] == rank[s] + 1 else self.trunk[s, rank[r] - 1], r)
+        self.rows: list[list[int]] = [[] for _ in range(max(rank) + 1)]
+        for i, k in enumerate(self.row):
+            self.rows[k].append(i)
 
-    def link(a: int, b: int) -> None:
-        succ[a].append(b)
-        pred[b].append(a)
+    def _new(self, row: int, owner: int) -> int:
+        self.row.append(row)
+        self.owner.append(owner)
+        self.succ.append([])
+        self.pred.append([])
+        return len(self.row) - 1
 
-    for s in range(n_real):  # senders in appearance order
-        if s not in deepest:
-            continue
-        prev = s
-        for k in range(rank[s] + 1, deepest[s]):
-            d = trunk[s, k] = new_item(k, s)
-            link(prev, d)
-            prev = d
-    for s, r in edge_list:
-        link(s if rank[r] == rank[s] + 1 else trunk[s, rank[r] - 1], r)
-    n_items = len(item_row)
+    def _link(self, a: int, b: int) -> None:
+        self.succ[a].append(b)
+        self.pred[b].append(a)
 
-    rows: list[list[int]] = [[] for _ in range(n_rows)]
-    for i in range(n_items):
-        rows[item_row[i]].append(i)
-    _order(rows, succ, pred, sweeps)
-
-    # Widths: a node needs one entry column per incoming line.
-    width = [1] * n_items
-    for i in range(n_real):
-        w = max(len(labels[i]), len(pred[i]), 1)
-        width[i] = w + (w - len(labels[i])) % 2  # padding symmetric about the label
-    xs = _place(rows, width, succ, pred, sep)
-
-    def out_port(i: int) -> int:
-        return xs[i] + (width[i] - 1) // 2
-
-    # Entry columns of each (source item -> real receiver) line, spread under the label.
-    in_port: dict[tuple[int, int], int] = {}
-    for i in range(n_items):
-        if i < n_real:
-            srcs = sorted(pred[i], key=lambda p: (out_port(p), p))
+    def place(self, sep: int) -> None:
+        """Widths (a node needs one entry column per incoming line), columns, and entry ports."""
+        self.width = [1] * len(self.row)
+        for i in range(self.n_real):
+            w = max(len(self.labels[i]), len(self.pred[i]), 1)
+            self.width[i] = w + (w - len(self.labels[i])) % 2  # padding symmetric about the label
+        self.xs = _place(self.rows, self.width, self.succ, self.pred, sep)
+        self.total_w = max((x + w for x, w in zip(self.xs, self.width)), default=0)
+        self.in_port: dict[tuple[int, int], int] = {}  # (source item, target item) -> entry column
+        for i in range(len(self.row)):
+            if i >= self.n_real:
+                (p,) = self.pred[i]
+                self.in_port[p, i] = self.xs[i]
+                continue
+            srcs = sorted(self.pred[i], key=lambda p: (self.out_port(p), p))
             k = len(srcs)
-            if k:
-                step = 2 if 2 * (k - 1) + 1 <= width[i] else 1
-                start = xs[i] + (width[i] - (step * (k - 1) + 1)) // 2
-                for j, p in enumerate(srcs):
-                    in_port[p, i] = start + step * j
-        else:
-            (p,) = pred[i]
-            in_port[p, i] = xs[i]
+            step = 2 if 2 * (k - 1) + 1 <= self.width[i] else 1
+            start = self.xs[i] + (self.width[i] - (step * (k - 1) + 1)) // 2
+            for j, p in enumerate(srcs):  # spread under the label
+                self.in_port[p, i] = start + step * j
 
-    total_w = max((xs[i] + width[i] for i in range(n_items)), default=0)
-    charset = _ASCII if ascii_only else _UNICODE
-    arrow = "v" if ascii_only else "▼"
-    pad = "-" if ascii_only else "─"
+    def out_port(self, i: int) -> int:
+        return self.xs[i] + (self.width[i] - 1) // 2
 
-    lines: list[str] = []
-    node_spans: dict[str, tuple[int, int, int]] = {}
-    # cells of each item-level line segment (source item, target item), in absolute coordinates
-    seg_cells: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    trunk_cell: dict[int, tuple[int, int]] = {}
-    for row in range(n_rows):
-        line_no = len(lines)
-        buf = [" "] * total_w
-        for i in rows[row]:
-            if i < n_real:
-                lab = labels[i]
-                left = xs[i] + (width[i] - len(lab)) // 2
-                for x in range(xs[i], xs[i] + width[i]):
-                    buf[x] = pad
-                buf[left : left + len(lab)] = lab
-                node_spans[lab] = (line_no, left, left + len(lab))
-            else:
-                buf[xs[i]] = charset[UP | DOWN]
-                trunk_cell[i] = (line_no, xs[i])
-        lines.append("".join(buf))
-        if row + 1 < n_rows:
-            lines.extend(_route_gap(rows[row], succ, item_owner, out_port, in_port, n_real, total_w, charset, arrow, len(lines), seg_cells))
 
-    edge_cells: dict[tuple[str, str], list[tuple[int, int]]] = {}
-    for s, r in edge_list:
-        cells: list[tuple[int, int]] = []
-        a = s
-        for k in range(rank[s] + 1, rank[r]):
-            d = trunk[s, k]
-            cells += seg_cells[a, d]
-            cells.append(trunk_cell[d])
-            a = d
-        cells += seg_cells[a, r]
-        edge_cells[labels[s], labels[r]] = cells
+class _Picture:
+    """The text of a placed DAG: rows of labels and trunks, with the gaps between them routed."""
 
-    return DagText(lines=lines, node_spans=node_spans, edge_cells=edge_cells, rows=[[labels[i] for i in row if i < n_real] for row in rows])
+    def __init__(self, items: _Items, charset: dict[int, str], arrow: str, pad: str) -> None:
+        self.items, self.charset, self.arrow, self.pad = items, charset, arrow, pad
+        self.lines: list[str] = []
+        self.node_spans: dict[str, tuple[int, int, int]] = {}
+        self.seg_cells: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (source item, target item) -> cells
+        self.trunk_cell: dict[int, tuple[int, int]] = {}
 
+    def draw(self) -> None:
+        it = self.items
+        for row in range(len(it.rows)):
+            self.lines.append(self._row(row))
+            if row + 1 < len(it.rows):
+                gap = _Gap(it, it.rows[row], len(self.lines), self.seg_cells)
+                self.lines.extend(gap.draw(self.charset, self.arrow))
+
+    def _row(self, row: int) -> str:
+        it, line_no = self.items, len(self.lines)
+        buf = [" "] * it.total_w
+        for i in it.rows[row]:
+            if i >= it.n_real:
+                buf[it.xs[i]] = self.charset[UP | DOWN]
+                self.trunk_cell[i] = (line_no, it.xs[i])
+                continue
+            lab = it.labels[i]
+            left = it.xs[i] + (it.width[i] - len(lab)) // 2
+            buf[it.xs[i] : it.xs[i] + it.width[i]] = self.pad * it.width[i]
+            buf[left : left + len(lab)] = lab
+            self.node_spans[lab] = (line_no, left, left + len(lab))
+        return "".join(buf)
+
+    def edge_cells(self, edge_list: list[tuple[int, int]], rank: list[int]) -> dict[tuple[str, str], list[tuple[int, int]]]:
+        """The cells of each edge, from just below the sender through its trunk to the receiver's arrow."""
+        it, out = self.items, {}
+        for s, r in edge_list:
+            cells: list[tuple[int, int]] = []
+            a = s
+            for k in range(rank[s] + 1, rank[r]):
+                d = it.trunk[s, k]
+                cells += self.seg_cells[a, d]
+                cells.append(self.trunk_cell[d])
+                a = d
+            cells += self.seg_cells[a, r]
+            out[it.labels[s], it.labels[r]] = cells
+        return out
 
 def _ranks(labels: list[str], edges: list[tuple[int, int]], layer_of: Callable[[str], float] | None) -> list[int]:
     n = len(labels)
@@ -368,122 +390,157 @@ def _place(rows: list[list[int]], width: list[int], succ: list[list[int]], pred:
     return [x - lo for x in xs]
 
 
-def _route_gap(top, succ, owner, out_port, in_port, n_real, total_w, charset, arrow, line0, seg_cells) -> list[str]:
-    """Draw the lines between one row and the next; records each segment's cells in `seg_cells`.
+class _Source:
+    """An item with lines into the next row: its exit column, targets (entry column, item) and span."""
+
+    def __init__(self, x: int, targets: list[tuple[int, int]]) -> None:
+        self.x = self.px = x  # exit column; column where it enters its track (moved by a jog)
+        self.targets = targets
+        self.lo, self.hi = min(x, *(tx for tx, _ in targets)), max(x, *(tx for tx, _ in targets))
+
+
+class _Gap:
+    """The lines between one row and the next; records each segment's cells in `seg_cells`.
 
     Each source gets a track line; a source's exit column that is another source's entry column
     forces the first track above the second. When those constraints form a cycle, one source's exit
     jogs sideways, on a line of its own at the top, to a column nobody else uses.
     """
-    srcs = {}  # item -> [exit x, column where it enters its track, [(tx, target)], lo, hi]
-    for i in top:
-        if succ[i]:
-            x = out_port(i)
-            tg = [(in_port[i, t], t) for t in succ[i]]
-            txs = [tx for tx, _ in tg]
-            srcs[i] = [x, x, tg, min(x, *txs), max(x, *txs)]
-    used = set()
-    for x, _, tg, _, _ in srcs.values():
-        used.add(x)
-        used.update(tx for tx, _ in tg)
-    tracked = {i for i, s in srcs.items() if s[3] != s[4]}
-    entry_of = {tx: i for i, s in srcs.items() for tx, _ in s[2]}
-    below: dict[int, int] = {}  # a source whose exit is another's entry -> that other source
-    n_above = {i: 0 for i in tracked}
-    for i in tracked:
-        other = entry_of.get(srcs[i][0])
-        if other is not None and other != i and other in n_above:
-            below[i] = other
-            n_above[other] += 1
-    line_of: dict[int, int] = {}
-    jogs: list[int] = []  # sources jogging, by jog line
-    remaining = set(tracked)
-    n_lines = 0
-    while remaining:
-        ready = [i for i in remaining if n_above[i] == 0]
-        if not ready:  # a cycle: jog the exit of a source that must stay above a blocked one
-            blocked = min(remaining, key=lambda i: (srcs[i][3], i))
-            q = next(i for i in remaining if below.get(i) == blocked)
-            x = srcs[q][0]
-            free = next((c for d in range(1, total_w) for c in (x - d, x + d) if 0 <= c < total_w and c not in used), None)
-            if free is None:  # nowhere to jog: draw the merge rather than fail
-                ready = [blocked]
-            else:
-                used.add(free)
-                srcs[q][1] = free
-                srcs[q][3], srcs[q][4] = min(srcs[q][3], free), max(srcs[q][4], free)
-                jogs.append(q)
-                del below[q]
-                n_above[blocked] -= 1
-                continue
-        ready.sort(key=lambda i: (srcs[i][3], srcs[i][4], i))
-        last_hi = None
-        for i in ready:
-            if last_hi is None or srcs[i][3] > last_hi:
-                line_of[i] = n_lines
-                last_hi = srcs[i][4]
-                remaining.discard(i)
-                if i in below:
-                    n_above[below[i]] -= 1
-        n_lines += 1
-    n_jogs = len(jogs)
-    h = n_jogs + n_lines + 1
-    vm = [[0] * total_w for _ in range(h)]  # vertical arms
-    vo = [[-1] * total_w for _ in range(h)]  # owner (sender) of the vertical
-    hm = [[0] * total_w for _ in range(h)]
-    ho = [[-1] * total_w for _ in range(h)]
 
-    def vline(x: int, y0: int, y1: int, o: int) -> list[tuple[int, int]]:
+    def __init__(self, items: _Items, top: list[int], line0: int, seg_cells: dict) -> None:
+        self.items, self.line0, self.seg_cells = items, line0, seg_cells
+        self.total_w = items.total_w
+        self.srcs = {i: _Source(items.out_port(i), [(items.in_port[i, t], t) for t in items.succ[i]]) for i in top if items.succ[i]}
+        self.used = {x for s in self.srcs.values() for x in (s.x, *(tx for tx, _ in s.targets))}
+        self.tracked = {i for i, s in self.srcs.items() if s.lo != s.hi}
+        self.line_of: dict[int, int] = {}
+        self.jogs: list[int] = []  # sources jogging, by jog line
+        self.n_lines = 0
+
+    def _constraints(self) -> tuple[dict[int, int], dict[int, int]]:
+        """below: a source whose exit is another's entry -> that other; n_above: how many must be above each."""
+        entry_of = {tx: i for i, s in self.srcs.items() for tx, _ in s.targets}
+        below: dict[int, int] = {}
+        n_above = {i: 0 for i in self.tracked}
+        for i in self.tracked:
+            other = entry_of.get(self.srcs[i].x)
+            if other is not None and other != i and other in n_above:
+                below[i] = other
+                n_above[other] += 1
+        return below, n_above
+
+    def assign_tracks(self) -> None:
+        """A track line for each tracked source, sharing lines where tracks do not overlap."""
+        below, n_above = self._constraints()
+        remaining = set(self.tracked)
+        while remaining:
+            ready = [i for i in remaining if n_above[i] == 0]
+            if not ready:
+                blocked = min(remaining, key=lambda i: (self.srcs[i].lo, i))
+                if self._jog(next(i for i in remaining if below.get(i) == blocked)):
+                    del below[self.jogs[-1]]
+                    n_above[blocked] -= 1
+                    continue
+                ready = [blocked]  # nowhere to jog: draw the merge rather than fail
+            ready.sort(key=lambda i: (self.srcs[i].lo, self.srcs[i].hi, i))
+            last_hi = None
+            for i in ready:
+                if last_hi is None or self.srcs[i].lo > last_hi:
+                    self.line_of[i], last_hi = self.n_lines, self.srcs[i].hi
+                    remaining.discard(i)
+                    if i in below:
+                        n_above[below[i]] -= 1
+            self.n_lines += 1
+
+    def _jog(self, q: int) -> bool:
+        """Move source q's exit sideways to the nearest unused column; False if there is none."""
+        s, w = self.srcs[q], self.total_w
+        free = next((c for d in range(1, w) for c in (s.x - d, s.x + d) if 0 <= c < w and c not in self.used), None)
+        if free is None:
+            return False
+        self.used.add(free)
+        s.px, s.lo, s.hi = free, min(s.lo, free), max(s.hi, free)
+        self.jogs.append(q)
+        return True
+
+    def draw(self, charset: dict[int, str], arrow: str) -> list[str]:
+        self.assign_tracks()
+        n_jogs = len(self.jogs)
+        canvas = _Canvas(n_jogs + self.n_lines + 1, self.total_w, self.line0)
+        jog_line = {q: j for j, q in enumerate(self.jogs)}
+        for i, s in self.srcs.items():
+            if i in self.tracked:
+                self._tracked(canvas, i, s, n_jogs + self.line_of[i], jog_line.get(i))
+            else:
+                self._straight(canvas, i, s)
+        return canvas.text(charset, arrow)
+
+    def _straight(self, canvas: "_Canvas", i: int, s: _Source) -> None:
+        ((_, t),) = s.targets
+        h = canvas.height
+        self.seg_cells[i, t] = canvas.vline(s.x, 0, h - 1, self.items.owner[i])
+        canvas.open_ends(s.x, s.x)
+        if t < self.items.n_real:
+            canvas.arrows.append(s.x)
+
+    def _tracked(self, canvas: "_Canvas", i: int, s: _Source, y: int, jog: int | None) -> None:
+        o, h = self.items.owner[i], canvas.height
+        if jog is not None:
+            up = canvas.vline(s.x, 0, jog, o) + canvas.hline(jog, s.x, s.px, o) + canvas.vline(s.px, jog, y, o)[1:]
+        else:
+            up = canvas.vline(s.x, 0, y, o)
+        canvas.vm[0][s.x] |= UP
+        canvas.hline(y, s.lo, s.hi, o)
+        for tx, t in s.targets:
+            drop = canvas.vline(tx, y, h - 1, o)
+            canvas.vm[h - 1][tx] |= DOWN
+            if t < self.items.n_real:
+                canvas.arrows.append(tx)
+            self.seg_cells[i, t] = up + canvas.hline(y, s.px, tx, o) + drop[1:]
+
+
+class _Canvas:
+    """Arms of line cells, vertical and horizontal kept apart with the sender owning each."""
+
+    def __init__(self, height: int, width: int, line0: int) -> None:
+        self.height, self.width, self.line0 = height, width, line0
+        self.vm = [[0] * width for _ in range(height)]  # vertical arms
+        self.vo = [[-1] * width for _ in range(height)]  # owner (sender) of the vertical
+        self.hm = [[0] * width for _ in range(height)]
+        self.ho = [[-1] * width for _ in range(height)]
+        self.arrows: list[int] = []
+
+    def vline(self, x: int, y0: int, y1: int, o: int) -> list[tuple[int, int]]:
         """Vertical from line y0 to y1 (y0 <= y1) in column x; open ends join the neighbours."""
         for y in range(y0, y1 + 1):
-            vm[y][x] |= (UP if y > y0 else 0) | (DOWN if y < y1 else 0)
-            vo[y][x] = o
-        return [(line0 + y, x) for y in range(y0, y1 + 1)]
+            self.vm[y][x] |= (UP if y > y0 else 0) | (DOWN if y < y1 else 0)
+            self.vo[y][x] = o
+        return [(self.line0 + y, x) for y in range(y0, y1 + 1)]
 
-    def hline(y: int, x0: int, x1: int, o: int) -> list[tuple[int, int]]:
+    def hline(self, y: int, x0: int, x1: int, o: int) -> list[tuple[int, int]]:
         """Horizontal on line y from x0 to x1 (either order); cells after x0, in order from x0."""
         lo, hi = min(x0, x1), max(x0, x1)
         for x in range(lo, hi + 1):
-            hm[y][x] |= (LEFT if x > lo else 0) | (RIGHT if x < hi else 0)
-            ho[y][x] = o
+            self.hm[y][x] |= (LEFT if x > lo else 0) | (RIGHT if x < hi else 0)
+            self.ho[y][x] = o
         step = 1 if x1 >= x0 else -1
-        return [(line0 + y, x) for x in range(x0 + step, x1 + step, step)] if x1 != x0 else []
+        return [(self.line0 + y, x) for x in range(x0 + step, x1 + step, step)] if x1 != x0 else []
 
-    arrows = []
-    jog_line = {q: j for j, q in enumerate(jogs)}
-    for i, (x, px, tg, lo, hi) in srcs.items():
-        o = owner[i]
-        if i not in tracked:  # straight down
-            ((tx, t),) = tg
-            seg_cells[i, t] = vline(x, 0, h - 1, o)
-            vm[0][x] |= UP
-            vm[h - 1][x] |= DOWN
-            if t < n_real:
-                arrows.append(x)
-            continue
-        y = n_jogs + line_of[i]
-        if i in jog_line:
-            j = jog_line[i]
-            up = vline(x, 0, j, o) + hline(j, x, px, o) + vline(px, j, y, o)[1:]
-        else:
-            up = vline(x, 0, y, o)
-        vm[0][x] |= UP
-        hline(y, lo, hi, o)
-        for tx, t in tg:
-            drop = vline(tx, y, h - 1, o)
-            vm[h - 1][tx] |= DOWN
-            if t < n_real:
-                arrows.append(tx)
-            seg_cells[i, t] = up + hline(y, px, tx, o) + drop[1:]
-    out = []
-    for y in range(h):
-        vmy, voy, hmy, hoy = vm[y], vo[y], hm[y], ho[y]
-        buf = [charset[(vmy[x] | hmy[x]) if not vmy[x] or not hmy[x] or voy[x] == hoy[x] else UP | DOWN] for x in range(total_w)]
-        if y == h - 1:
-            for x in arrows:
-                buf[x] = arrow
-        out.append("".join(buf))
-    return out
+    def open_ends(self, top_x: int, bottom_x: int) -> None:
+        self.vm[0][top_x] |= UP
+        self.vm[self.height - 1][bottom_x] |= DOWN
+
+    def text(self, charset: dict[int, str], arrow: str) -> list[str]:
+        """Where one sender's vertical crosses another's horizontal, the vertical is drawn unbroken."""
+        out = []
+        for y in range(self.height):
+            vmy, voy, hmy, hoy = self.vm[y], self.vo[y], self.hm[y], self.ho[y]
+            buf = [charset[(vmy[x] | hmy[x]) if not vmy[x] or not hmy[x] or voy[x] == hoy[x] else UP | DOWN] for x in range(self.width)]
+            if y == self.height - 1:
+                for x in self.arrows:
+                    buf[x] = arrow
+            out.append("".join(buf))
+        return out
 
 
 # --- ACDC circuits -------------------------------------------------------------------------------

@@ -31,8 +31,9 @@ COLUMNS = (
     Column("state", 10),
     Column("Δ", 11, True),
     Column("attr", 9, True),  # attribution score, when the explorer was given --scores
-    Column("flags", 13),
+    Column("flags", 17),
 )
+NARROW_DROPS = ("type",)  # dropped when the table is narrower than its columns (80x24): the type is in Details
 
 
 # Sort orders, cycled by `s`; None keeps the visiting order. Keys see the state, the edge and its
@@ -49,7 +50,6 @@ SORTS: dict[str, Callable[[ExplorerState, Edge, EdgeView], object] | None] = {
 }
 STATIC_SORTS = {"visiting order", "sender", "receiver", "attr"}  # orders a run's progress cannot change
 ATTRIBUTION = {"attr", "disagreement"}  # a column and sorts shown only when scores are loaded
-_ATTR_COLUMN = [c.name for c in COLUMNS].index("attr")
 
 
 class EdgeRows:
@@ -63,12 +63,16 @@ class EdgeRows:
         names = {n: f"{n.label} {n}".lower() for n in state.graph.nodes}
         self._static = [f"{names[e.sender]} {names[e.receiver]} {e.type.value}" for e in self.edges]
         self._tested = [e.tested for e in self.edges]
-        self._dynamic: dict[tuple, str] = {}  # (tested, present, decided_by, pinned, forced) -> its words
+        self._dynamic: dict[tuple, str] = {}  # (tested, present, decided_by, pinned, forced, dangling) -> its words
+        self.width: int | None = None  # the table's width, once known: narrow tables drop NARROW_DROPS
         self.note_changed(self.keys)
 
     @property
     def columns(self) -> tuple[Column, ...]:
-        return COLUMNS if self.state.scores else tuple(c for c in COLUMNS if c.name not in ATTRIBUTION)
+        columns = COLUMNS if self.state.scores else tuple(c for c in COLUMNS if c.name not in ATTRIBUTION)
+        if self.width is not None and sum(c.width + 1 for c in columns) > self.width:
+            columns = tuple(c for c in columns if c.name not in NARROW_DROPS)
+        return columns
 
     def sort_names(self) -> list[str]:
         """The orders `s` cycles through."""
@@ -79,10 +83,11 @@ class EdgeRows:
         return f"{self._static[i]} {self._state_words(self.edges[i], self.state.edges[self.keys[i]])}"
 
     def _state_words(self, e: Edge, v: EdgeView) -> str:
-        key = (e.tested, v.present, v.decided_by, v.pinned, v.forced)
+        dangling = e.key in self.state.dangling
+        key = (e.tested, v.present, v.decided_by, v.pinned, v.forced, dangling)
         words = self._dynamic.get(key)
         if words is None:
-            words = self._dynamic[key] = f"{edge_state(e, v)} {edge_flags(v)} {v.decided_by or ''}"
+            words = self._dynamic[key] = f"{edge_state(e, v)} {edge_flags(v, dangling)} {v.decided_by or ''}"
         return words
 
     def note_changed(self, keys) -> None:
@@ -93,13 +98,13 @@ class EdgeRows:
     def select(self, terms: list[str], sort: str = "visiting order", reverse: bool = False) -> list[int]:
         """Rows whose words contain every term (lower case), sorted by `sort`."""
         rows = list(range(len(self.edges)))
-        static, keys, views, tested = self._static, self.keys, self.state.edges, self._tested
+        static, keys, views, tested, dangling = self._static, self.keys, self.state.edges, self._tested, self.state.dangling
         for term in terms:
             matches = {combo: term in words for combo, words in self._dynamic.items()}
             if not any(matches.values()):  # a label or hook name: the state words cannot match
                 rows = [i for i in rows if term in static[i]]
                 continue
-            rows = [i for i in rows if term in static[i] or matches[tested[i], (v := views[keys[i]]).present, v.decided_by, v.pinned, v.forced]]
+            rows = [i for i in rows if term in static[i] or matches[tested[i], (v := views[keys[i]]).present, v.decided_by, v.pinned, v.forced, keys[i] in dangling]]
         key = SORTS[sort]
         if key is not None:
             edges = self.edges
@@ -121,10 +126,11 @@ class EdgeRows:
         v = self.state.edges[e.key]
         state = edge_state(e, v)
         score = self.state.scores.get(e.key) if self.state.scores else None
-        flags = edge_flags(v)
+        flags = self.state.flags(e)
         if e.key in self.state.disagree_marked:  # attribution and ACDC disagree most here
             flags = f"≠ {flags}".strip()
-        texts = ("" if v.seq is None else str(v.seq), e.sender.label, e.receiver.label, e.type.value, state, format_delta(v.delta), "" if score is None else f"{score:+.3g}", flags)
-        if not self.state.scores:
-            texts = texts[:_ATTR_COLUMN] + texts[_ATTR_COLUMN + 1 :]
-        return texts, state
+        texts = {
+            "step": "" if v.seq is None else str(v.seq), "sender": e.sender.label, "receiver": e.receiver.label, "type": e.type.value,
+            "state": state, "Δ": format_delta(v.delta), "attr": "" if score is None else f"{score:+.3g}", "flags": flags,
+        }
+        return tuple(texts[c.name] for c in self.columns), state

@@ -14,6 +14,7 @@ from enum import Enum
 from acdc_tui.core.graph import ComputationalGraph, Node
 
 KV_KINDS = ("k_input", "k", "v_input", "v")
+POST_NORM = ("attn_sum", "attn_out")  # the post-attention norm's input and output (Gemma-2/3, OLMo-2)
 
 
 class CellKind(str, Enum):
@@ -104,8 +105,8 @@ class ModelMap:
             return (CellKind.OUTPUT,)
         if node.layer is None:  # an unknown whole-model hook point: a cell of its own
             return (CellKind.BLOCK, -1, node)
-        if node.head is None:
-            return (CellKind.BLOCK, node.layer, "block")
+        if node.head is None:  # the MLP; post-norm families' post-attention norm is a block of its own
+            return (CellKind.BLOCK, node.layer, "attn" if kind in POST_NORM else "block")
         if kind in KV_KINDS and node.layer in self._grouped_query_layers:
             return (CellKind.KV_HEAD, node.layer, node.head)
         return (CellKind.HEAD, node.layer, node.head)
@@ -122,7 +123,7 @@ class ModelMap:
         elif kind is CellKind.KV_HEAD:
             label, index = f"a{layer}.kv{members[0].head}", members[0].head
         elif kind is CellKind.BLOCK and key[1] != -1:
-            mlp_out = [n for n in members if kind_name(n) == "mlp_out"]
+            mlp_out = [n for n in members if kind_name(n) in ("mlp_out", "attn_out")]
             label, index = (mlp_out or members)[0].label, None
         else:
             label, index = members[0].label, None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from acdc_tui.core.algorithm import dangling_edges
 from acdc_tui.core.events import EdgeForced, EdgeTested, Event, OverrideApplied
 from acdc_tui.core.graph import ComputationalGraph, Edge, EdgeType, Node
 from acdc_tui.io.circuit import Circuit
@@ -23,6 +24,7 @@ PENDING_VIEW = EdgeView(True, None, None, None, None, False, False)
 class Changes:
     edges: set[EdgeKey] = field(default_factory=set)
     nodes: set[Node] = field(default_factory=set)  # nodes whose state or counts may differ now
+    dangling: set[EdgeKey] = field(default_factory=set)  # edges that became dangling with this change
 
 
 def edge_state(edge: Edge, v: EdgeView) -> str:
@@ -33,8 +35,12 @@ def edge_state(edge: Edge, v: EdgeView) -> str:
     return "kept" if v.present else "removed"
 
 
-def edge_flags(v: EdgeView) -> str:
-    return " ".join(f for f, on in (("pinned", v.pinned), ("forced", v.forced)) if on)
+def edge_flags(v: EdgeView, dangling: bool = False) -> str:
+    return " ".join(f for f, on in (("pinned", v.pinned), ("forced", v.forced), ("dangling", dangling)) if on)
+
+
+def _overridden(v: EdgeView) -> bool:
+    return v.pinned or v.forced
 
 
 def format_delta(delta: float | None) -> str:
@@ -58,6 +64,10 @@ class ExplorerState:
         self.disagreement: dict[EdgeKey, float] = {}
         self.disagree_marked: set[EdgeKey] = set()
         self.comparison = None
+        # kept edges whose receiver no longer reaches the output (the core decides: dangling_edges);
+        # every view marks them and draws no path through them
+        self.dangling: set[EdgeKey] = set()
+        self._update_dangling()
 
     @classmethod
     def from_circuit(cls, graph: ComputationalGraph, circuit: Circuit) -> "ExplorerState":
@@ -79,15 +89,40 @@ class ExplorerState:
         ch = Changes()
         before = self.status.current_node if self.status else None
         self.status = batch.status
+        suspect = any(isinstance(ev, OverrideApplied) for ev in batch.events)
         for key, view in batch.edges.items():
+            old = self.edges[key]
+            suspect = suspect or _overridden(old) or _overridden(view) or (bool(self.dangling) and old.present != view.present)
             self.edges[key] = view
             ch.edges.add(key)
             ch.nodes.update(key)  # the receiver's counts, the sender's liveness
         ch.nodes.update(n for n in (before, batch.status.current_node) if n is not None)
+        if suspect:
+            ch.dangling = self._update_dangling(ch.edges)
         self.cells.invalidate(ch.edges)
         for ev in batch.events:
             self._remember(ev)
         return ch
+
+    def _update_dangling(self, changed: set | None = None) -> set[EdgeKey]:
+        """Recompute the dangling edges; returns the new ones and adds every edge whose mark changed to `changed`.
+
+        Only tested edges that are pinned or decided count: an undecided edge into a receiver that
+        no longer feeds anything is removed when ACDC reaches that receiver. Without overrides no
+        decided edge can dangle, so callers recompute only when an override is involved (O(E)).
+        """
+        edges = self.edges
+        cut = dangling_edges(self.graph, lambda e: edges[e.key].present)
+        now = {k for k in cut if self.graph.edge(*k).tested and ((v := edges[k]).pinned or v.decided_by is not None)}
+        new, flipped = now - self.dangling, now ^ self.dangling
+        self.dangling = now
+        if changed is not None:
+            changed |= flipped
+        return new
+
+    def flags(self, edge: Edge) -> str:
+        """An edge's marks: pinned, forced, dangling."""
+        return edge_flags(self.edges[edge.key], edge.key in self.dangling)
 
     def _remember(self, ev: Event) -> None:
         if isinstance(ev, (EdgeTested, EdgeForced)):

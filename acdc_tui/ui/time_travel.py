@@ -15,21 +15,6 @@ from acdc_tui.core.graph import Edge
 from acdc_tui.runs.driver import Batch, RunStatus
 from acdc_tui.runs.timeline import Cursor
 
-TIME_ACTIONS = [
-    # (key, action, title, help)
-    ("comma", "travel_edge(-1)", "Back", "time travel: back one edge decision (the run goes on)"),
-    ("full_stop", "travel_edge(1)", "Forward", "time travel: forward one edge decision"),
-    ("less_than_sign", "travel_node(-1)", "Back node", "time travel: back to the previous receiver"),
-    ("greater_than_sign", "travel_node(1)", "Forward node", "time travel: forward to the next receiver"),
-    ("g", "goto_event", "Go to event", "time travel: go to an event number"),
-    ("w", "goto_decision", "When decided", "time travel: go to the event that decided the selected edge"),
-    ("L", "live", "Live", "back to the present (the live run)"),
-    ("b", "branch", "Branch", "continue the run from the event shown, with another τ and the pins / prunes marked with p / x in the past"),
-    ("B", "branches", "Branches", "list this run's branches (and its parent) and switch to one"),
-    ("D", "diff", "Diff", "compare this run's circuit with another circuit or journal (default: its parent)"),
-]
-
-
 class TimeTravelMixin:
     """Expects the ExplorerApp attributes: client, state, cursor, position, generation, branch_pins, branch_prunes."""
 
@@ -57,7 +42,7 @@ class TimeTravelMixin:
             self._back_to_live(changed)
             return
         facts = self.cursor.facts
-        status = RunStatus("past", facts.done, self.client.run.total, 0, facts.kept, facts.initial_metric, facts.current_metric,
+        status = RunStatus("past", facts.done, self.state.status.total, 0, facts.kept, facts.initial_metric, facts.current_metric,
                            facts.threshold, facts.current_node, 0.0, 0.0, None, facts.finished)
         changes = self.state.apply(Batch((), {k: self.cursor.views[k] for k in changed}, status))
         self._show_changes(changes, status, where=self._where())
@@ -76,7 +61,7 @@ class TimeTravelMixin:
         views = {k: self.cursor.views[k] for k in changed}
         self.cursor = None
         self.branch_pins, self.branch_prunes = [], []
-        status = getattr(self, "_live_status", None) or self.client.status()
+        status = getattr(self, "_live_status", None) or self.state.status
         changes = self.state.apply(Batch((), views, status, (), len(timeline) - 1, self.generation))
         self._show_changes(changes, status)
         self.query_one("#log").show_event(None)
@@ -125,14 +110,14 @@ class TimeTravelMixin:
         edge = self.selected if isinstance(self.selected, Edge) else None
         view = self.state.edges.get(edge.key) if edge is not None else None
         seq = view.seq if view is not None else None
-        if seq is None:
-            # in the past the edge may not be decided yet: look in the present
-            live = self.client.views().get(edge.key) if edge is not None else None
-            seq = live.seq if live is not None else None
-        if seq is None:
+        if seq is not None:
+            self.travel_to(self.client.timeline.index_of_seq(seq))
+            return
+        index = self.client.timeline.decided_at(edge.key) if edge is not None else None  # in the past: decided later?
+        if index is None:
             self.notify("Select an edge that has been decided (side bar → or the Edges tab).", severity="warning")
             return
-        self.travel_to(self.client.timeline.index_of_seq(seq))
+        self.travel_to(index)
 
     # ---- branching ----
 
@@ -199,13 +184,20 @@ class TimeTravelMixin:
         from acdc_tui.ui.widgets.dialogs import Choose
 
         family = family_of(self.client.journal)
-        choices = [(str(path), f"{'  ' * depth}{'▶ ' if path.resolve() == self.client.journal.resolve() else ''}{label}") for path, depth, label in family]
+        here = self.client.journal.resolve()
+        choices = [(str(path), f"{'  ' * depth}{'▶ ' if path.resolve() == here else ''}{label}") for path, depth, label in family]
+        start = next((i for i, (path, _, _) in enumerate(family) if path.resolve() == here), 0)
 
         def done(choice: str | None) -> None:
-            if choice is not None and Path(choice).resolve() != self.client.journal.resolve():
+            if choice is None:
+                return
+            if Path(choice).resolve() == here:  # the run shown: say so, and show its present
+                self.action_live()
+                self.notify(f"{self.client.journal.name} is the run shown (▶); pick another to switch to it")
+            else:
                 self.switch_to(Path(choice))
 
-        self.push_screen(Choose("This run and its branches (enter: switch to it)", choices), done)
+        self.push_screen(Choose("This run (▶) and its branches (enter: switch to it)", choices, start), done)
 
     # ---- diff ----
 

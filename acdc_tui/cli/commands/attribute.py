@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from acdc_tui.cli import options
+from acdc_tui.cli.bounds import bounded_int
 from acdc_tui.core.errors import UserError
 
 
@@ -17,9 +18,11 @@ def register(subparsers) -> argparse.ArgumentParser:
 
     p = subparsers.add_parser("attribute", help="EAP / EAP-IG attribution scores of every tested edge (same metric, ablation and graph as a run)")
     options.add_task_source(p)
-    options.MODEL.add(p, help="replace the task's model by a local Hugging Face checkpoint directory")
+    options.MODEL.add(p)
+    options.PROMPTS.add(p)
+    options.BOS.add(p)
     p.add_argument("--method", default=Method.EAP_IG.value, help="eap (gradient on the clean run) or eap-ig (integrated gradients; default)")
-    p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"EAP-IG interpolation steps (default {DEFAULT_STEPS}, as MIB)")
+    p.add_argument("--steps", type=bounded_int("--steps", 1, 10_000, DEFAULT_STEPS), default=DEFAULT_STEPS, help=f"EAP-IG interpolation steps (default {DEFAULT_STEPS}, as MIB)")
     options.METRIC.add(p)
     options.ZERO_ABLATION.add(p)
     options.MEAN_ABLATION.add(p, help="ablate to each sender's mean over the patch data, per position")
@@ -27,7 +30,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     options.DTYPE.add(p)
     options.OUT.add(p, help="scores JSON to write (default scores.json)")
     p.add_argument("--compare", metavar="CIRCUIT", default=None, help="a circuit JSON of an ACDC run on the same model: rank correlation, top-k overlap, disagreements")
-    p.add_argument("--top", type=int, default=10, metavar="N", help="print the N edges with the largest |score| (default 10)")
+    p.add_argument("--top", type=bounded_int("--top", 0, 10_000_000, 10), default=10, metavar="N", help="print the N edges with the largest |score| (default 10)")
     return p
 
 
@@ -47,10 +50,10 @@ def run(args: argparse.Namespace) -> int:
     check_device(args.device)
     out = Path(args.out if args.out is not None else "scores.json")
     check_writable(out, "--out")
-    inputs = task_inputs(args.task_dir, args.model) + ([("--compare", Path(args.compare))] if args.compare else [])
+    inputs = task_inputs(args.task_dir, args.model, prompts=args.prompts) + ([("--compare", Path(args.compare))] if args.compare else [])
     check_distinct([("--out", out)], inputs)
     circuit = read_circuit(args.compare) if args.compare else None
-    task = tasks.load_task(args.task, args.task_dir, args.device, parse_dtype(args.dtype), model_path=args.model)
+    task = tasks.load_task(args.task, args.task_dir, args.device, parse_dtype(args.dtype), model_path=args.model, prompts=args.prompts, bos=args.bos)
     settings = Settings(threshold=0.0, metric=args.metric, zero_ablation=args.zero_ablation, mean_ablation=args.mean_ablation, engine="plain", device=args.device, dtype=args.dtype)
     exp = prepare(task, settings)
     ablation = {"zero_ablation": args.zero_ablation, "mean_ablation": args.mean_ablation}

@@ -11,7 +11,6 @@ from acdc_tui.cli import options
 from acdc_tui.cli.job import interactive, path, scores_path
 from acdc_tui.core.errors import UserError
 
-DEFAULT_OUT = Path("acdc-output") / "circuit.json"
 USAGE = "acdc-tui [--task NAME | --task-dir DIR] [--threshold T] [run options] | acdc-tui COMMAND ..."
 
 
@@ -20,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     from acdc_tui.cli.commands.run import add_job_options
 
     p = options.OneLineParser(prog="acdc-tui", usage=USAGE, description="Open the ACDC explorer on a task. The run starts paused: space runs, n steps, F1 lists the keys.")
-    options.add_run_options(p, overrides(f"where Export (e) writes the circuit JSON (default {DEFAULT_OUT})"))
+    options.add_run_options(p, overrides("where Export (e) writes the circuit JSON (default: beside the run's journal, named after the run)"))
     options.add_explorer_options(p)
     add_job_options(p)
     return p
@@ -56,14 +55,15 @@ def run(args: argparse.Namespace) -> int:
 
     recipe = options.recipe_from_args(args)
     options.check_task_source(recipe)
-    if args.out is None:
-        output_dir().mkdir(parents=True, exist_ok=True)
-        args.out = str(output_dir() / "circuit.json")
-    check_writable(args.out, "--out")
     if args.headless or not interactive():
+        if args.out is None:
+            output_dir().mkdir(parents=True, exist_ok=True)
+            args.out = str(output_dir() / "circuit.json")
+        check_writable(args.out, "--out")
         if not args.headless:
             print("acdc-tui: not a terminal: running headless (acdc-tui run ... does this explicitly)", file=sys.stderr)
         return run_command.run_recipe(recipe.with_outputs(out=args.out), path(args.journal, "--journal"), paused=args.paused, quiet=args.quiet)
+    check_writable(args.out, "--out")  # None: exports go beside the run's journal, named after it
     from acdc_tui.models.backend import check_device, parse_dtype
     from acdc_tui.runs.client import RunClient
 
@@ -81,11 +81,26 @@ def explore(client, args: argparse.Namespace, description: str) -> int:
     from acdc_tui.ui.app import ExplorerApp
 
     scores = scores_path(getattr(args, "scores", None))
-    app = ExplorerApp(client=client, out=Path(args.out), description=description, ascii_only=True if args.ascii else None, autorun=False, scores=scores)
+    app = ExplorerApp(client=client, out=Path(args.out) if args.out else None, description=description, ascii_only=True if args.ascii else None, autorun=False, scores=scores)
     try:
         app.run()
     finally:
         client.close()
     if app.left_running:
-        print(f"acdc-tui: the run goes on in the background (journal {client.journal}); reattach with: acdc-tui attach {client.journal}", file=sys.stderr)
+        print(left_behind(client.journal, str(app.left_running)), file=sys.stderr)
     return 1 if app.load_error else 0
+
+
+def left_behind(journal: Path, mode: str) -> str:
+    """What the user reads after leaving a run in the background: its state, and how to reach or stop it."""
+    from acdc_tui.runs.journal.view import summarize
+
+    try:
+        pid = summarize(journal).pid
+    except UserError:
+        pid = None
+    holds = f" (pid {pid}, holding its model in memory)" if pid else ""
+    how = f"reattach with `acdc-tui attach {journal}`; stop it there with q then x{f', or with `kill {pid}`' if pid else ''}; `acdc-tui ps` lists the runs"
+    if mode == "paused":
+        return f"acdc-tui: the run stays paused in the background{holds}: {how} (space continues it)"
+    return f"acdc-tui: the run goes on in the background{holds}: {how}"

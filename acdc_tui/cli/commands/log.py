@@ -17,7 +17,7 @@ def run(args: argparse.Namespace) -> int:
     from acdc_tui.runs.journal.reader import JournalReader
     from acdc_tui.runs.journal.view import decode, graph_of
 
-    reader = JournalReader(args.journal)
+    reader = JournalReader(args.journal, readonly=True)
     try:
         graph = graph_of(reader.meta)
         for run_id, _ in reader.runs():

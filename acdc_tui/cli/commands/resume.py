@@ -9,6 +9,7 @@ from pathlib import Path
 from acdc_tui.cli import options
 from acdc_tui.cli.job import path as _path
 from acdc_tui.cli.job import serve_job
+from acdc_tui.core.errors import UserError
 from acdc_tui.runs.journal.writer import JournalWriter
 from acdc_tui.runs.outputs import OutputLocks, check_distinct, task_inputs
 
@@ -32,10 +33,26 @@ def add_continue_options(p: argparse.ArgumentParser, whose: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from acdc_tui.runs.resume import open_resume
+    from acdc_tui.runs.journal.lock import Lock, holder
+    from acdc_tui.runs.journal.reader import JournalReader
 
     journal = Path(args.journal)
-    job = open_resume(journal, args.engine, args.device)
+    JournalReader(journal, readonly=True).close()  # a journal at all, before a lock file is made beside it
+    # The claim is atomic: the journal's lock is taken before anything else, so of two resumes
+    # started together one holds it and the other is refused here (not after the model loads).
+    claim = Lock.acquire(journal, {"journal": str(journal)})
+    if claim is None:
+        raise UserError(f"journal {journal} belongs to a run that is still going (pid {holder(journal).get('pid', '?')}): attach to it with `acdc-tui attach {journal}`")
+    try:
+        return _resume_claimed(args, journal, claim)
+    finally:
+        claim.release()
+
+
+def _resume_claimed(args: argparse.Namespace, journal: Path, claim) -> int:
+    from acdc_tui.runs.resume import open_resume
+
+    job = open_resume(journal, args.engine, args.device, claimed=True)
     if job.finished:
         print(f"acdc-tui: nothing to resume: the run in {journal} finished; write its circuit with `acdc-tui export {journal} --out FILE`", file=sys.stderr)
         return 0
@@ -44,13 +61,13 @@ def run(args: argparse.Namespace) -> int:
     log = _path(args.log, "--log") if args.log is not None else _path(files.log)
     dot = _path(args.dot, "--dot") if args.dot is not None else _path(files.dot)
     outputs = [("--out", out), ("--log", log), ("--dot", dot)]
-    recipe = job.meta["recipe"]
-    check_distinct(outputs, task_inputs(recipe.get("task_dir"), recipe.get("model_path"), journal))
+    recipe = job.recipe
+    check_distinct(outputs, task_inputs(recipe.task_dir, recipe.model, journal, recipe.prompts))
     locks = OutputLocks([(flag, path) for flag, path in outputs if path is not None], journal)
     try:
         if job.warning:
             print(f"acdc-tui: warning: {job.warning}", file=sys.stderr)
-        writer = JournalWriter.open(journal)
+        writer = JournalWriter.open(journal, lock=claim)
         if job.superseded_pos is not None:
             writer.supersede(job.superseded_pos)
         run = job.exp.run

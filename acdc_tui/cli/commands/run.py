@@ -4,6 +4,7 @@ the explorer and `serve` start it), the run is the recipe's; else the run option
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from acdc_tui.cli import options
@@ -61,13 +62,16 @@ def run_recipe(recipe, journal: Path | None, *, paused: bool, quiet: bool) -> in
     if journal is not None and journal.exists():
         raise UserError(f"journal {journal} already exists: resume it with `acdc-tui resume {journal}`, or choose another --journal")
     outputs = [("--out", out), ("--log", log), ("--dot", dot), ("--journal", journal)]
-    check_distinct(outputs, task_inputs(recipe.task_dir, recipe.model))
+    check_distinct(outputs, task_inputs(recipe.task_dir, recipe.model, prompts=recipe.prompts))
     locks = OutputLocks([(flag, path) for flag, path in outputs[:3] if path is not None], journal)
     try:
-        task = tasks.load_task(recipe.task, recipe.task_dir, recipe.device, dtype, model_path=recipe.model)
+        task = tasks.load_task(recipe.task, recipe.task_dir, recipe.device, dtype, model_path=recipe.model, prompts=recipe.prompts, bos=recipe.bos)
         exp = prepare(task, recipe.settings())
         journal = journal or new_journal_path(options.task_label(recipe), recipe.tau)
-        recipe = recipe.with_outputs(out=str(out), log=None if log is None else str(log), dot=None if dot is None else str(dot))
+        # absolute: `resume` from another folder reads the run's own inputs and writes its own files, never another project's
+        absolute = lambda p: None if p is None else os.path.abspath(p)  # noqa: E731
+        recipe = recipe.replace(task_dir=absolute(recipe.task_dir), model=absolute(recipe.model), prompts=absolute(recipe.prompts))
+        recipe = recipe.with_outputs(out=absolute(out), log=absolute(log), dot=absolute(dot))
         writer = JournalWriter.create(journal, journal_meta(exp, recipe))
         for action, edges in ((CommandKind.PIN, exp.settings.pins), (CommandKind.FORCE_PRUNE, exp.settings.force_prunes)):
             for text in edges:  # queued in the run already: recorded as commands from the command line

@@ -91,7 +91,7 @@ def explorer_argv(args: argparse.Namespace) -> tuple[list[str], Path | None]:
     if is_journal(path):
         from acdc_tui.runs.journal.reader import JournalReader
 
-        JournalReader(path).close()  # not a journal of ours: one line here, not in the browser
+        JournalReader(path, readonly=True).close()  # not a journal of ours: one line here, not in the browser
         return [sys.executable, "-m", "acdc_tui", "attach", str(path.resolve()), *ascii_flag], None
     from acdc_tui.runs.sources import load_any
 

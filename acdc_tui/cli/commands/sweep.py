@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from acdc_tui.cli import options
+from acdc_tui.cli.bounds import bounded_int
 from acdc_tui.cli.commands import sweep_more
 from acdc_tui.core.errors import UserError
 
@@ -33,10 +34,10 @@ def register(subparsers) -> argparse.ArgumentParser:
     options.JOURNAL.add(sweep, help="the sweep's journal, every point's events as run 1..N (default: a new file in acdc-output/runs/); with --ray a folder, one journal per point")
     options.ASCII.add(sweep, help="plots in plain ASCII (default: Unicode when the terminal can show it)")
     grid.add_argument("--top-k", metavar="METHOD", default=None, help="instead of ACDC over τ: the top-k circuits of attribution (eap or eap-ig) at MIB's edge fractions")
-    sweep.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"with --top-k eap-ig: interpolation steps (default {DEFAULT_STEPS})")
+    sweep.add_argument("--steps", type=bounded_int("--steps", 1, 10_000, DEFAULT_STEPS), default=DEFAULT_STEPS, help=f"with --top-k eap-ig: interpolation steps (default {DEFAULT_STEPS})")
     options.FRACTIONS.add(sweep)
     sweep.add_argument("--ray", nargs="?", const=sweep_more.LOCAL, default=None, metavar="ADDRESS", help="run the points as Ray tasks: no ADDRESS starts a local Ray, `auto` joins this machine's cluster, or HOST:PORT / ray://HOST:PORT (needs pip install 'acdc-tui[ray]')")
-    sweep.add_argument("--ray-cpus", type=int, default=None, metavar="N", help="with --ray and no address: CPUs of the local Ray (default: all)")
+    sweep.add_argument("--ray-cpus", type=bounded_int("--ray-cpus", 1, 100_000, 4), default=None, metavar="N", help="with --ray and no address: CPUs of the local Ray (default: all)")
     return sweep
 
 
@@ -69,12 +70,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{'--out' if args.out == '' else '--journal'} is empty: give a file name")
     out = Path(args.out) if args.out else Path("sweep.json")
     journal = Path(args.journal) if args.journal else None
-    check_distinct([("--out", out), ("--journal", journal)], task_inputs(recipe.task_dir, recipe.model))
+    check_distinct([("--out", out), ("--journal", journal)], task_inputs(recipe.task_dir, recipe.model, prompts=recipe.prompts))
     if journal is not None and journal.exists():
         raise UserError(f"journal {journal} already exists: choose another --journal")
     locks = OutputLocks([("--out", out)], journal)
     try:
-        task = tasks.load_task(recipe.task, recipe.task_dir, recipe.device, dtype, model_path=recipe.model)
+        task = tasks.load_task(recipe.task, recipe.task_dir, recipe.device, dtype, model_path=recipe.model, prompts=recipe.prompts, bos=recipe.bos)
         if task.ground_truth is None:
             print(f"acdc-tui: note: task {task.name} has no ground-truth circuit: the sweep runs, but without ROC curve or AUC", file=sys.stderr)
         recipe = recipe.replace(tau=thresholds[0]).with_outputs(out=str(out))

@@ -15,11 +15,15 @@ LOCAL = ""  # `--ray` without an address: start a local Ray
 
 def wants(args: argparse.Namespace) -> bool:
     """Whether this module runs the sweep (else the sequential sweep over τ does)."""
+    if getattr(args, "ray_cpus", None) is not None and args.ray is None:
+        raise UserError("--ray-cpus sizes a local Ray: add --ray, or drop --ray-cpus")
     return args.top_k is not None or args.ray is not None
 
 
 def run(args: argparse.Namespace) -> int:
     """The sweep with --top-k or --ray (commands/sweep.py has refused the options of `run` alone)."""
+    if args.ray_cpus is not None and args.ray not in (None, LOCAL):
+        raise UserError(f"--ray-cpus sizes a local Ray, not the cluster at {args.ray}: drop one of them")
     if args.top_k is not None:
         if args.ray is not None:
             raise UserError("--top-k evaluates one circuit per fraction, with no ACDC run to spread: drop --ray")
@@ -33,7 +37,7 @@ def _outputs(args: argparse.Namespace) -> Path:
     if args.out == "":
         raise UserError("--out is empty: give a file name")
     out = Path(args.out) if args.out else Path("sweep.json")
-    check_distinct([("--out", out)], task_inputs(args.task_dir, args.model))
+    check_distinct([("--out", out)], task_inputs(args.task_dir, args.model, prompts=args.prompts))
     return out
 
 
@@ -41,7 +45,7 @@ def _load(args: argparse.Namespace, device: str):
     import tasks
     from acdc_tui.models.backend import parse_dtype
 
-    return tasks.load_task(args.task, args.task_dir, device, parse_dtype(args.dtype), model_path=args.model)
+    return tasks.load_task(args.task, args.task_dir, device, parse_dtype(args.dtype), model_path=args.model, prompts=args.prompts, bos=args.bos)
 
 
 def _run_topk(args: argparse.Namespace) -> int:

@@ -8,12 +8,17 @@ config and says what it cannot model; `layout` holds what every family shares.
 
 from acdc_tui.core.architecture.families import FAMILIES, describe_hf_config, family_of
 from acdc_tui.core.architecture.layout import (
+    COMPUTED_FROM_INPUT,
     DAG_ROWS,
     FIRING_ORDER,
+    HOOK_PREFIX,
+    HOOK_SWITCHES,
     INPUT_KINDS,
     TREE_ORDER,
     Architecture,
     NodeKind,
+    QKV,
+    QKV_INPUT,
     edge_count,
     feeds,
     firing_rank,
@@ -24,6 +29,6 @@ from acdc_tui.core.architecture.layout import (
 )
 
 __all__ = [
-    "DAG_ROWS", "TREE_ORDER", "FAMILIES", "FIRING_ORDER", "INPUT_KINDS", "Architecture", "NodeKind", "describe_hf_config", "edge_count",
+    "COMPUTED_FROM_INPUT", "HOOK_PREFIX", "HOOK_SWITCHES", "QKV", "QKV_INPUT", "DAG_ROWS", "TREE_ORDER", "FAMILIES", "FIRING_ORDER", "INPUT_KINDS", "Architecture", "NodeKind", "describe_hf_config", "edge_count",
     "family_of", "feeds", "firing_rank", "hook_name", "kind_of", "readers", "writers",
 ]

@@ -23,5 +23,6 @@ def unsupported(hf: Mapping[str, Any]) -> str | None:
 
 def model_config(hf: Mapping[str, Any]) -> dict[str, Any]:
     sizes = llama_style_sizes(hf)
-    sizes["act_fn"] = hf.get("hidden_act") or hf.get("hidden_activation") or "gelu_pytorch_tanh"
+    # transformers 5 reads hidden_act only (the older hidden_activation key is ignored), so do we
+    sizes["act_fn"] = hf.get("hidden_act") or "gelu_pytorch_tanh"
     return {**sizes, "embed_scale": float(sizes["d_model"]) ** 0.5}

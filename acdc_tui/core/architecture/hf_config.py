@@ -42,7 +42,7 @@ def gpt2_style_sizes(hf: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def llama_style_sizes(hf: Mapping[str, Any], act_key: str = "hidden_act") -> dict[str, Any]:
+def llama_style_sizes(hf: Mapping[str, Any]) -> dict[str, Any]:
     """Sizes of a config with Llama's key names (Llama, Mistral, Qwen2/3, Gemma, Phi-3): RMSNorm,
     rotary positions, gated MLP, grouped-query attention, explicit head_dim where given."""
     d_model, n_heads = get_int(hf, "hidden_size"), get_int(hf, "num_attention_heads")
@@ -55,7 +55,7 @@ def llama_style_sizes(hf: Mapping[str, Any], act_key: str = "hidden_act") -> dic
         "d_mlp": get_int(hf, "intermediate_size"),
         "d_vocab": get_int(hf, "vocab_size"),
         "n_ctx": get_int(hf, "max_position_embeddings"),
-        "act_fn": hf.get(act_key) or "silu",
+        "act_fn": hf.get("hidden_act") or "silu",
         "eps": float(hf.get("rms_norm_eps", 1e-6)),
         "normalization_type": "RMS",
         "positional_embedding_type": "rotary",

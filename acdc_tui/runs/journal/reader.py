@@ -39,21 +39,56 @@ class CommandRow:
     applied_seq: int | None
 
 
+TABLES = {"meta", "runs", "events", "commands", "sessions", "status"}
+
+
 class JournalReader:
-    def __init__(self, path: str | Path) -> None:
+    """A journal, checked to be one before anything else touches it. `readonly` (ps, dot, export,
+    diff, open, log): opened with SQLite's mode=ro and never written, not even a pragma; otherwise
+    (a client that sends commands) the read-write connection is opened only after the checks."""
+
+    def __init__(self, path: str | Path, readonly: bool = False) -> None:
         self.path = Path(path)
         if not self.path.is_file():
             raise UserError(f"journal {self.path} does not exist: `acdc-tui ps` lists the runs in acdc-output/runs/")
         try:
-            self._conn = schema.connect(str(self.path))
+            with open(self.path, "rb") as f:
+                magic = f.read(16)
+        except OSError as e:
+            raise UserError(f"cannot read journal {self.path}: {e.strerror or type(e).__name__}") from None
+        if magic != b"SQLite format 3\x00":
+            raise UserError(f"{self.path} is not an acdc-tui journal (not an SQLite file): pass a file written by acdc-tui run --journal")
+        try:
+            self._conn = schema.connect(str(self.path), readonly=True)
+        except sqlite3.Error as e:
+            raise UserError(f"cannot open journal {self.path} read-only ({e})") from None
+        try:
+            tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not TABLES <= tables:
+                raise UserError(f"{self.path} is not an acdc-tui journal (it lacks the table{'s' if len(TABLES - tables) > 1 else ''} {', '.join(sorted(TABLES - tables))}): pass a file written by acdc-tui run --journal")
             rows = self._conn.execute("SELECT key, value FROM meta").fetchall()
+            self.meta = {}
+            for k, v in rows:
+                try:
+                    self.meta[k] = orjson.loads(v)
+                except (orjson.JSONDecodeError, TypeError):
+                    raise UserError(f"{self.path} is damaged: its meta entry {str(k)[:40]!r} is not JSON") from None
+            if self.meta.get("schema") != schema.SCHEMA:
+                raise UserError(f"{self.path} is not an acdc-tui journal (no schema {schema.SCHEMA!r})")
+            if self.meta.get("schema_version") not in schema.READABLE_VERSIONS:
+                raise UserError(f"{self.path} has journal schema version {self.meta.get('schema_version')!r}, this acdc-tui reads versions {', '.join(map(str, schema.READABLE_VERSIONS))}: upgrade acdc-tui")
         except sqlite3.DatabaseError as e:
+            self._conn.close()
             raise UserError(f"{self.path} is not an acdc-tui journal ({e}): pass a file written by acdc-tui run --journal") from None
-        self.meta = {k: orjson.loads(v) for k, v in rows}
-        if self.meta.get("schema") != schema.SCHEMA:
-            raise UserError(f"{self.path} is not an acdc-tui journal (no schema {schema.SCHEMA!r})")
-        if self.meta.get("schema_version") not in schema.READABLE_VERSIONS:
-            raise UserError(f"{self.path} has journal schema version {self.meta.get('schema_version')!r}, this acdc-tui reads versions {', '.join(map(str, schema.READABLE_VERSIONS))}: upgrade acdc-tui")
+        except UserError:
+            self._conn.close()
+            raise
+        if not readonly:
+            self._conn.close()
+            try:
+                self._conn = schema.connect(str(self.path))
+            except sqlite3.Error as e:
+                raise UserError(f"cannot open journal {self.path} ({e})") from None
 
     def close(self) -> None:
         self._conn.close()
@@ -79,7 +114,43 @@ class JournalReader:
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
-        return [EventRow(p, r, s, k, orjson.loads(d), t, bool(x)) for p, r, s, k, d, t, x in self._conn.execute(sql, args)]
+        try:
+            raw = self._conn.execute(sql, args).fetchall()
+        except sqlite3.DatabaseError as e:
+            raise UserError(f"journal {self.path} is damaged ({e})") from None
+        rows, last = [], {}
+        for p, r, s, k, d, t, x in raw:
+            row = self._event_row(p, r, s, k, d, t, x)
+            if not row.superseded:
+                if row.seq <= last.get(row.run, -1):
+                    raise UserError(f"journal {self.path} is damaged: event {row.seq} of run {row.run} comes after event {last[row.run]} (duplicated or out of order)")
+                last[row.run] = row.seq
+            rows.append(row)
+        return rows
+
+    def _event_row(self, p, r, s, k, d, t, x) -> EventRow:
+        """One events row, every field checked: one line naming the row on anything else."""
+        import math
+
+        def bad(what: str) -> UserError:
+            return UserError(f"journal {self.path} is damaged: event row {p!r} has {what}")
+
+        for name, v in (("pos", p), ("run", r), ("seq", s)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise bad(f"a {name} that is not a non-negative integer ({str(v)[:40]!r})")
+        if not isinstance(k, str) or not k:
+            raise bad("no event kind")
+        if not isinstance(t, (int, float)) or isinstance(t, bool) or not math.isfinite(t):
+            raise bad(f"a time that is not a finite number ({str(t)[:40]!r})")
+        if not isinstance(d, (str, bytes)) or len(d) > 64 << 20:
+            raise bad("no JSON data")
+        try:
+            data = orjson.loads(d)
+        except orjson.JSONDecodeError:
+            raise bad("data that is not JSON") from None
+        if not isinstance(data, dict):
+            raise bad("data that is not a JSON object")
+        return EventRow(p, r, s, k, data, float(t), bool(x))
 
     def last_pos(self) -> int:
         return self._conn.execute("SELECT COALESCE(MAX(pos), 0) FROM events").fetchone()[0]
@@ -96,8 +167,12 @@ class JournalReader:
     # ---- status ----
 
     def status(self) -> dict:
-        row = self._conn.execute("SELECT data FROM status WHERE id = 1").fetchone()
-        return orjson.loads(row[0]) if row else {}
+        try:
+            row = self._conn.execute("SELECT data FROM status WHERE id = 1").fetchone()
+            status = orjson.loads(row[0]) if row else {}
+        except (sqlite3.DatabaseError, orjson.JSONDecodeError, TypeError):
+            raise UserError(f"journal {self.path} is damaged: its status row is not JSON") from None
+        return status if isinstance(status, dict) else {}
 
     def alive(self) -> bool:
         """Whether a live process holds this journal (its run process)."""

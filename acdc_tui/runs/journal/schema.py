@@ -98,9 +98,8 @@ def configure(conn: sqlite3.Connection) -> None:
 
 def connect(path: str, readonly: bool = False) -> sqlite3.Connection:
     if readonly:
-        conn = sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout = 10000")
-        return conn
+        # no pragma: a file that is not (yet known to be) a journal is never written, not even its header
+        return sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True, isolation_level=None, check_same_thread=False, timeout=10.0)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     configure(conn)
     return conn

@@ -6,35 +6,33 @@ Used by `export`, `ps`, `attach` and the explorer: all read the journal, none lo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from pathlib import Path
 
 from acdc_tui.core.algorithm import AcdcRun
 from acdc_tui.core.errors import UserError
 from acdc_tui.core.events import Event, RunFinished
 from acdc_tui.core.graph import ComputationalGraph, GraphSpec, build_graph
+from acdc_tui.runs.driver import RunMode
 from acdc_tui.runs.journal.codec import EventDecoder
 from acdc_tui.runs.journal.reader import EventRow, JournalReader
 from acdc_tui.runs.journal.replay import Replayer
 
 
-class RunState(str, Enum):
-    """What `ps` shows: the run process's mode while it lives, how it ended otherwise."""
-
-    LOADING = "loading"
-    RUNNING = "running"
-    PAUSED = "paused"
-    STEPPING = "stepping"
-    FINISHED = "finished"
-    STOPPED = "stopped"
-    FAILED = "failed"
-    CRASHED = "crashed"  # the process died without a word: kill -9, out of memory, power
+RunState = RunMode  # what `ps` shows: the run process's mode while it lives, how it ended otherwise
 
 
 def graph_of(meta: dict) -> ComputationalGraph:
     """The run's graph, from the model config the journal recorded (pure: no weights)."""
-    config = meta.get("model", {}).get("config", {})
-    return build_graph(GraphSpec.from_config(config, use_pos_embed=bool(meta.get("graph", {}).get("use_pos_embed"))))
+    from acdc_tui.io.file_graph import bounded_graph
+
+    try:
+        config = meta.get("model", {}).get("config", {})
+        spec = GraphSpec.from_config(config, use_pos_embed=bool(meta.get("graph", {}).get("use_pos_embed")))
+    except UserError:
+        raise
+    except Exception as e:  # a damaged or hand-edited meta row
+        raise UserError(f"the journal's model config is damaged ({type(e).__name__}): it cannot be read") from None
+    return bounded_graph(spec, "the journal")  # a config claiming 200,000 layers is refused, not built for hours
 
 
 def start_threshold(reader: JournalReader, run_id: int) -> float:
@@ -46,7 +44,15 @@ def start_threshold(reader: JournalReader, run_id: int) -> float:
 
 def decode(rows: list[EventRow], graph: ComputationalGraph) -> list[Event]:
     decoder = EventDecoder(graph)
-    return [decoder.event(r.kind, r.data) for r in rows]
+    events = []
+    for r in rows:
+        try:
+            events.append(decoder.event(r.kind, r.data))
+        except UserError:
+            raise
+        except Exception as e:  # a missing or mistyped field, an edge not of this graph
+            raise UserError(f"the journal's event {r.seq} ({str(r.kind)[:40]}) is damaged ({type(e).__name__}: {str(e)[:120]}): it cannot be replayed") from None
+    return events
 
 
 def state_at(reader: JournalReader, graph: ComputationalGraph, step: int | None = None, run_id: int = 1) -> tuple[AcdcRun, list[EventRow]]:
@@ -60,7 +66,13 @@ def state_at(reader: JournalReader, graph: ComputationalGraph, step: int | None 
         rows = [r for r in rows if r.seq <= step]
     settings = reader.meta.get("settings", {})
     replayer = Replayer(graph, start_threshold(reader, run_id), bool(settings.get("abs_value_threshold")), bool(settings.get("tree_shaking")))
-    replayer.feed_all(decode(rows, graph))
+    events = decode(rows, graph)
+    try:
+        replayer.feed_all(events)
+    except UserError:
+        raise
+    except Exception as e:  # events that contradict each other (an edge decided twice, a step out of order)
+        raise UserError(f"the journal's events do not replay ({type(e).__name__}: {str(e)[:120]}): it is damaged") from None
     return replayer.run, rows
 
 
@@ -81,7 +93,7 @@ class JobSummary:
 
 
 def summarize(path: Path) -> JobSummary:
-    reader = JournalReader(path)
+    reader = JournalReader(path, readonly=True)
     try:
         meta, status, alive = reader.meta, reader.status(), reader.alive()
         sessions = reader.sessions()
@@ -90,7 +102,7 @@ def summarize(path: Path) -> JobSummary:
         reader.close()
     finished = bool(last) and last[-1].kind == "RunFinished" and last[-1].data.get("complete") and not last[-1].superseded
     if alive:
-        state = RunState(status.get("mode", "running")) if status.get("mode") in RunState._value2member_map_ else RunState.RUNNING
+        state = RunMode.of(status.get("mode", "running"), RunMode.RUNNING)
     elif finished:
         state = RunState.FINISHED
     else:
@@ -119,7 +131,7 @@ def circuit_from_journal(path: str | Path, step: int | None = None, run_id: int 
     """The circuit a journal holds, at its end or right after event `step` (no model loaded)."""
     from acdc_tui.runs.experiment import circuit_of_run
 
-    reader = JournalReader(path)
+    reader = JournalReader(path, readonly=True)
     try:
         meta = reader.meta
         runs = [r for r, _ in reader.runs()]

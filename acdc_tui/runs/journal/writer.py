@@ -77,10 +77,11 @@ class JournalWriter:
         return cls.open(path)
 
     @classmethod
-    def open(cls, path: str | Path) -> "JournalWriter":
-        """Open an existing journal to append to it (a new run process, or a resume)."""
+    def open(cls, path: str | Path, lock: Lock | None = None) -> "JournalWriter":
+        """Open an existing journal to append to it (a new run process, or a resume); `lock`: the
+        journal's lock, already taken (resume claims it before it checks the run is not alive)."""
         path = Path(path)
-        lock = Lock.acquire(path, {"journal": str(path)})
+        lock = lock or Lock.acquire(path, {"journal": str(path)})
         if lock is None:
             pid = holder(path).get("pid", "?")
             raise UserError(f"journal {path} is in use by a running process (pid {pid}): attach to it with `acdc-tui attach {path}`")
@@ -171,7 +172,13 @@ class JournalWriter:
                         self._conn.execute("INSERT OR REPLACE INTO status (id, data) VALUES (1, ?)", (orjson.dumps(status).decode(),))
                     self._conn.execute("COMMIT")
                 except BaseException:
-                    self._conn.execute("ROLLBACK")
+                    # SQLite rolls back by itself on a full disk (SQLITE_FULL): a second ROLLBACK
+                    # would replace that error with "cannot rollback - no transaction is active"
+                    if self._conn.in_transaction:
+                        try:
+                            self._conn.execute("ROLLBACK")
+                        except sqlite3.Error:
+                            pass
                     raise
             except BaseException:
                 with self._mutex:  # not lost: committed with the next batch

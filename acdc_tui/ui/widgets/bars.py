@@ -11,8 +11,12 @@ from acdc_tui.runs.progress import format_duration
 MODE_STYLE = {"running": "black on green", "stepping": "black on cyan", "paused": "black on yellow", "finished": "black on blue", "loading": "black on magenta", "viewing": "black on blue", "error": "white on red", "past": "black on bright_white", "stopped": "black on yellow", "crashed": "white on red", "failed": "white on red"}
 
 
-def status_text(status: RunStatus | None, mode: str | None = None, ascii_only: bool = False, where: str = "") -> Text:
-    """`where`: a note after the mode, e.g. the event time travel stands at."""
+# What goes first when the bar is too narrow (80 columns): decided/total and the ETA always stay
+DROP_ORDER = ("elapsed", "rate", "τ", "at", "metric", "kept")
+
+
+def status_text(status: RunStatus | None, mode: str | None = None, ascii_only: bool = False, where: str = "", width: int | None = None) -> Text:
+    """`where`: a note after the mode, e.g. the event time travel stands at; `width`: drop parts (DROP_ORDER) to fit."""
     mode = mode or (status.mode if status else "loading")
     t = Text()
     t.append(f" {mode.upper()}{' ' + where if where else ''} ", style=MODE_STYLE.get(mode, "reverse"))
@@ -20,18 +24,22 @@ def status_text(status: RunStatus | None, mode: str | None = None, ascii_only: b
         return t
     sep = " | " if ascii_only else " │ "
     metric = "—" if status.current_metric is None else f"{status.current_metric:.6g}"
-    parts = [
-        f"{status.done}/{status.total} edges",
-        f"kept {status.kept}",
-        f"metric {metric}",
-        f"τ {status.threshold:g}",
-        f"{status.rate:.1f} edges/s",
-        f"elapsed {format_duration(status.elapsed)}",
-        f"ETA {format_duration(status.eta) if status.mode != 'finished' else '0:00'}",
-    ]
-    if status.current_node is not None and status.mode != "finished":
-        parts.insert(3, f"at {status.current_node.label}")
-    t.append(" " + sep.join(parts))
+    parts = {
+        "done": f"{status.done}/{status.total} edges",
+        "kept": f"kept {status.kept}",
+        "metric": f"metric {metric}",
+        "at": f"at {status.current_node.label}" if status.current_node is not None and status.mode != "finished" else "",
+        "τ": f"τ {status.threshold:g}",
+        "rate": f"{status.rate:.1f} edges/s",
+        "elapsed": f"elapsed {format_duration(status.elapsed)}",
+        "eta": f"ETA {format_duration(status.eta) if status.mode != 'finished' else '0:00'}",
+    }
+    parts = {k: v for k, v in parts.items() if v}
+    for name in DROP_ORDER:
+        if width is None or len(t.plain) + 1 + len(sep.join(parts.values())) <= width:
+            break
+        parts.pop(name, None)
+    t.append(" " + sep.join(parts.values()))
     return t
 
 
@@ -44,8 +52,17 @@ class OneLineBar(Static):
 
 
 class StatusBar(OneLineBar):
-    DEFAULT_CSS = "StatusBar { height: 1; width: 1fr; background: $panel; }"
+    """The run's status, fitted to the bar's width (decided/total and the ETA always shown)."""
+
+    _shown: tuple = (None, "loading", False, "")
+
+    def show(self, status: RunStatus | None, mode: str | None = None, ascii_only: bool = False, where: str = "") -> None:
+        self._shown = (status, mode, ascii_only, where)
+        self.update(status_text(status, mode, ascii_only, where, width=self.size.width or None))
+
+    def on_resize(self) -> None:
+        self.show(*self._shown)
 
 
 class TitleBar(OneLineBar):
-    DEFAULT_CSS = "TitleBar { height: 1; width: 1fr; background: $primary-background; color: $text; text-style: bold; }"
+    """What is being run: task, model shape, τ, metric, ablation, device, engine."""

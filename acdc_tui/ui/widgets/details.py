@@ -23,6 +23,7 @@ def edge_details(state: ExplorerState, e: Edge) -> Text:
         ("Δ (new − old metric)", format_delta(v.delta) or "not measured"),
         ("threshold rule said", "—" if v.tested_present is None else ("keep" if v.tested_present else "remove")),
         ("override", edge_flags(v) or "none"),
+        *([("dangling", f"yes: {e.receiver.label} no longer reaches the output; kept, but it carries nothing")] if e.key in state.dangling else []),
         ("step", "—" if v.seq is None else str(v.seq)),
     ]
     if state.scores is not None and e.key in state.scores:
@@ -60,12 +61,11 @@ def node_details(state: ExplorerState, n: Node) -> Text:
         v = state.view(e)
         s = edge_state(e, v)
         t.append(f"  ← {e.sender.label:<12} {format_delta(v.delta):>11}  {s}", style={"kept": "green", "removed": "red"}.get(s, "dim"))
-        t.append(f"  {edge_flags(v)}\n", style="yellow")
+        t.append(f"  {state.flags(e)}\n", style="yellow")
     return t
 
 
 class Details(VerticalScroll):
-    DEFAULT_CSS = "Details #details-body { width: 1fr; }"
 
     def __init__(self, state: ExplorerState, id: str | None = None) -> None:
         super().__init__(id=id)

@@ -15,11 +15,6 @@ class Prompt(ModalScreen[str | None]):
     """Ask for one value; `check` returns an error message or None."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
-    DEFAULT_CSS = """
-    Prompt { align: center middle; }
-    Prompt > Vertical { width: 70; max-width: 95%; height: auto; border: round $accent; background: $surface; padding: 0 1; }
-    Prompt #prompt-error { color: $error; height: auto; }
-    """
 
     def __init__(self, title: str, value: str, check: Callable[[str], str | None], help: str = "") -> None:
         super().__init__()
@@ -47,15 +42,11 @@ class ConfirmQuit(ModalScreen[str]):
     """A run is in progress: leave it running in the background, stop it, save a copy, or stay."""
 
     BINDINGS = [
-        Binding("l", "choose('leave')", "Leave running"),
+        Binding("l", "choose('leave')", "Leave it"),
         Binding("x", "choose('stop')", "Stop the run"),
         Binding("s", "choose('save')", "Export, stop and quit"),
         Binding("n,escape", "choose('stay')", "Stay"),
     ]
-    DEFAULT_CSS = """
-    ConfirmQuit { align: center middle; }
-    ConfirmQuit > Vertical { width: 64; max-width: 95%; height: auto; border: round $warning; background: $surface; padding: 0 1; }
-    """
 
     def __init__(self, message: str) -> None:
         super().__init__()
@@ -65,9 +56,9 @@ class ConfirmQuit(ModalScreen[str]):
         with Vertical():
             yield Static(self.message)
             yield Static(
-                "[b]l[/b] leave it running in the background and quit\n"
+                "[b]l[/b] leave it as it is in the background (a paused run stays paused) and quit\n"
                 "[b]x[/b] stop the run (its partial circuit is saved) and quit\n"
-                "[b]s[/b] export the circuit JSON (--out), then stop the run and quit\n"
+                "[b]s[/b] stop the run, export the stopped run's circuit beside its journal, and quit\n"
                 "[b]n[/b]/esc stay"
             )
 
@@ -75,12 +66,28 @@ class ConfirmQuit(ModalScreen[str]):
         self.dismiss(choice)
 
 
+class Confirm(ModalScreen[bool]):
+    """A yes/no question: y writes, n or escape does not."""
+
+    BINDINGS = [Binding("y", "answer(True)", "Yes"), Binding("n,escape", "answer(False)", "No")]
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
+
+    def compose(self) -> ComposeResult:
+        from rich.text import Text
+
+        with Vertical():
+            yield Static(Text(self.message))
+            yield Static("[b]y[/b] yes   [b]n[/b]/esc no")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,f1,q", "dismiss", "Close")]
-    DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
-    HelpScreen > Vertical { width: 76; max-width: 98%; height: auto; max-height: 95%; border: round $accent; background: $surface; padding: 0 1; overflow-y: auto; }
-    """
 
     def __init__(self, text: str) -> None:
         super().__init__()
@@ -98,15 +105,10 @@ class Choose(ModalScreen[str | None]):
     """Pick one of several (value, label) choices with the arrows and enter."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
-    DEFAULT_CSS = """
-    Choose { align: center middle; }
-    Choose > Vertical { width: 100; max-width: 95%; height: auto; max-height: 80%; border: round $accent; background: $surface; padding: 0 1; }
-    Choose OptionList { height: auto; max-height: 20; }
-    """
 
-    def __init__(self, title: str, choices: list[tuple[str, str]]) -> None:
+    def __init__(self, title: str, choices: list[tuple[str, str]], start: int = 0) -> None:
         super().__init__()
-        self.title_, self.choices = title, choices
+        self.title_, self.choices, self.start = title, choices, start
 
     def compose(self) -> ComposeResult:
         from textual.widgets import OptionList
@@ -116,6 +118,11 @@ class Choose(ModalScreen[str | None]):
             yield OptionList(*[label for _, label in self.choices], id="choices")
             yield Static("(enter: choose, esc: cancel)", classes="dim")
 
+    def on_mount(self) -> None:
+        from textual.widgets import OptionList
+
+        self.query_one("#choices", OptionList).highlighted = self.start
+
     def on_option_list_option_selected(self, event) -> None:
         self.dismiss(self.choices[event.option_index][0])
 
@@ -124,13 +131,9 @@ class Choose(ModalScreen[str | None]):
 
 
 class TextScreen(ModalScreen[None]):
-    """A long text to read (a diff): scrolls; escape or q closes it."""
+    """A long text to read (a diff): scrolls both ways, rows never wrap; escape or q closes it."""
 
     BINDINGS = [Binding("escape,q", "dismiss", "Close")]
-    DEFAULT_CSS = """
-    TextScreen { align: center middle; }
-    TextScreen > VerticalScroll { width: 96%; height: 90%; border: round $accent; background: $surface; padding: 0 1; }
-    """
 
     def __init__(self, text: str) -> None:
         super().__init__()
@@ -138,10 +141,10 @@ class TextScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         from rich.text import Text
-        from textual.containers import VerticalScroll
+        from textual.containers import ScrollableContainer
 
-        with VerticalScroll():
-            yield Static(Text(self.text))
+        with ScrollableContainer():  # long rows scroll sideways (left / right), never wrap
+            yield Static(Text(self.text.rstrip("\n"), no_wrap=True, overflow="ignore"))
 
     def action_dismiss(self) -> None:  # type: ignore[override]
         self.dismiss(None)

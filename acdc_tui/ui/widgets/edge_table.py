@@ -8,8 +8,6 @@ tab is shown, the cursor staying on its edge.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
@@ -17,23 +15,19 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.geometry import Size
-from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Input
 
 from acdc_tui.core.graph import Edge, Node
+from acdc_tui.ui.actions import bindings
 from acdc_tui.ui.edge_rows import SORTS, EdgeRows
+from acdc_tui.ui.messages import EdgeChosen, HeaderClicked
 from acdc_tui.ui.state import ExplorerState
 
 STATE_STYLE = {"pending": Style(dim=True), "kept": Style(color="green"), "removed": Style(color="red"), "structural": Style(dim=True)}
 FLAGS_STYLE = Style(color="yellow", bold=True)
 RESELECT_S = 1.0
-
-
-@dataclass
-class EdgeChosen(Message):
-    edge: Edge
 
 
 class EdgeGrid(ScrollView, can_focus=True):
@@ -48,13 +42,6 @@ class EdgeGrid(ScrollView, can_focus=True):
         Binding("end", "to(-1)", show=False),
     ]
     COMPONENT_CLASSES = {"edge-grid--header", "edge-grid--cursor", "edge-grid--stripe"}
-    DEFAULT_CSS = """
-    EdgeGrid { background: $surface; }
-    EdgeGrid > .edge-grid--header { text-style: bold; background: $panel; }
-    EdgeGrid > .edge-grid--stripe { background: $surface-lighten-1; }
-    EdgeGrid > .edge-grid--cursor { background: $secondary-muted; }
-    EdgeGrid:focus > .edge-grid--cursor { background: $accent; }
-    """
 
     def __init__(self, rows: EdgeRows, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -74,6 +61,12 @@ class EdgeGrid(ScrollView, can_focus=True):
         self.rows = rows
         self.virtual_size = Size(self.line_width, len(rows) + 1)  # + the header line
         self.cursor_row = min(max(0, cursor_row), max(0, len(rows) - 1))
+        self.refresh()
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Fit the columns to the width (80 columns drop the type column) and redraw."""
+        self.source.width = self.scrollable_content_region.width
+        self.virtual_size = Size(self.line_width, len(self.rows) + 1)
         self.refresh()
 
     def cursor_edge(self) -> Edge | None:
@@ -146,20 +139,8 @@ class EdgeGrid(ScrollView, can_focus=True):
             self.post_message(EdgeChosen(self.cursor_edge()))  # the row under the cursor is the selection
 
 
-@dataclass
-class HeaderClicked(Message):
-    x: int
-
-
 class EdgeTable(Vertical):
-    BINDINGS = [
-        Binding("s", "cycle_sort", "Sort"),
-        Binding("S", "reverse_sort", "Reverse", show=False),
-    ]
-    DEFAULT_CSS = """
-    EdgeTable Input { height: 1; border: none; padding: 0 1; background: $boost; }
-    EdgeTable EdgeGrid { height: 1fr; }
-    """
+    BINDINGS = bindings("edges")
 
     def __init__(self, state: ExplorerState, id: str | None = None) -> None:
         super().__init__(id=id)

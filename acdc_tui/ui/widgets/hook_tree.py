@@ -14,7 +14,7 @@ from textual.widgets.tree import TreeNode
 from acdc_tui.core.architecture import TREE_ORDER
 from acdc_tui.core.graph import Edge, Node
 from acdc_tui.ui.cell_states import ASCII_MARKS, MARKS, CellState
-from acdc_tui.ui.state import ExplorerState, edge_flags, edge_state, format_delta
+from acdc_tui.ui.state import ExplorerState, edge_state, format_delta
 
 STATE_STYLE = {"pending": "dim", "current": "black on yellow", "alive": "green", "dead": "red strike"}
 EDGE_STYLE = {"pending": "dim", "kept": "green", "removed": "red", "structural": "dim"}
@@ -42,8 +42,8 @@ class HookTree(Tree, inherit_bindings=False):
         Binding("end", "scroll_end", show=False),
     ]
 
-    def __init__(self, state: ExplorerState, title: str, ascii_only: bool = False, id: str | None = None) -> None:
-        super().__init__(title, id=id)
+    def __init__(self, state: ExplorerState, title: str, ascii_only: bool = False, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(title, id=id, classes=classes)
         self.state, self.ascii_only = state, ascii_only
         self.node_items: dict[Node, TreeNode] = {}
         self.edge_items: dict[tuple[Node, Node], TreeNode] = {}
@@ -120,9 +120,9 @@ class HookTree(Tree, inherit_bindings=False):
         v = self.state.view(e)
         state = edge_state(e, v)
         arrow = "<-" if self.ascii_only else "←"
-        text = Text(f"{arrow} {e.sender.label:<10}", style=EDGE_STYLE[state])
-        text.append(f" {format_delta(v.delta):>10} {state}")
-        flags = edge_flags(v)
+        text = Text(f"{arrow} {e.sender.label:<7}", style=EDGE_STYLE[state])
+        text.append(f" {format_delta(v.delta)} {state}")  # Δ first and unpadded: a narrow side bar cuts the state, not Δ's digits
+        flags = self.state.flags(e)
         if flags:
             text.append(f" {flags}", style="yellow bold")
         return text

@@ -17,9 +17,6 @@ Span = tuple[int, int, Style]  # start column, end column, style over the line's
 
 
 class LinesView(ScrollView, can_focus=True):
-    DEFAULT_CSS = """
-    LinesView { background: $surface; }
-    """
 
     def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)

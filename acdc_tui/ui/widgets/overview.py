@@ -7,17 +7,15 @@ costs well under a millisecond once the cells' counts are known (see `cell_state
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from rich.style import Style
 from textual import events
 from textual.binding import Binding
-from textual.message import Message
 
 from acdc_tui.core.graph import Node
 from acdc_tui.ui.cell_states import CellState
 from acdc_tui.ui.model_map import Cell
 from acdc_tui.ui.overview_render import OverviewText, neighbour, render_overview
+from acdc_tui.ui.messages import NodeChosen
 from acdc_tui.ui.state import ExplorerState
 from acdc_tui.ui.widgets.lines_view import LinesView, Span
 
@@ -34,11 +32,6 @@ HINT = "arrows move between cells; the cell under the cursor is selected in the 
 
 def fit(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(0, width - 1)] + "…"
-
-
-@dataclass
-class NodeChosen(Message):
-    node: Node
 
 
 class Overview(LinesView):
