@@ -105,6 +105,7 @@ async def test_slash_jumps_to_a_name_in_every_tab(tmp_path, local_runs):
         for tab in ("0", "1", "3"):
             await pilot.press(tab, "slash", "m", "2", "enter")
             assert app.selected == m2
+            assert app.query_one("#dag").through == "m2"  # the Circuit tab shows the paths through it
             app.selected = None
         edge = decided_edge(app)
         await pilot.press("0", "slash", *f"{edge.sender.label} -> {edge.receiver.label}", "enter")

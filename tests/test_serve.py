@@ -280,3 +280,34 @@ def test_serve_token_options(circuit_json):
     for args, message in ((["--token", "short"], "--token must be 16 to 256"), (["--token", "x" * 20, "--no-token"], "--token and --no-token together")):
         p = acdc("serve", str(circuit_json), *args)
         assert p.returncode == 2 and message in p.stderr and len(p.stderr.strip().splitlines()) == 1
+
+
+def test_a_paused_run_left_behind_by_serve_is_said_to_stay_paused(tmp_path):
+    """Ctrl-C on `serve` leaves a run that has begun as it is: a paused one is told as paused, not as going on."""
+    from acdc_tui.cli.commands.serve import _leave_run
+    from acdc_tui.runs.journal.reader import JournalReader
+    from acdc_tui.runs.journal.schema import CommandKind
+
+    journal = tmp_path / "j.sqlite"
+    run = subprocess.Popen([*ACDC, "run", "--task", "tracr-reverse", "--threshold", "0.01", "--paused", "--quiet", "--journal", str(journal), "--out", str(tmp_path / "c.json")],
+                           cwd=ROOT, env=ENV, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (journal.exists() and JournalReader(journal).status().get("mode") == "paused"):
+            assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+            time.sleep(0.1)
+        reader = JournalReader(journal)
+        reader.send(CommandKind.STEP_EDGE, None, "test")
+        while reader.status().get("done", 0) == 0 or reader.status().get("mode") != "paused":
+            assert run.poll() is None and time.monotonic() < deadline, run.communicate()
+            time.sleep(0.1)
+        reader.close()
+        import contextlib, io
+        said = io.StringIO()
+        with contextlib.redirect_stderr(said):
+            _leave_run(journal)
+        assert "stays paused" in said.getvalue() and "goes on" not in said.getvalue() and f"acdc-tui attach {journal}" in said.getvalue()
+        assert JournalReader(journal).status().get("mode") == "paused" and run.poll() is None  # left as it was
+    finally:
+        run.kill()
+        run.communicate()

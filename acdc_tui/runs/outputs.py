@@ -39,7 +39,7 @@ def check_writable(path: str | Path | None, flag: str = "output") -> None:
         raise UserError(f"{flag} is empty: give a file name")
     p = Path(path)
     if str(path).endswith(os.sep) or p.is_dir():
-        raise UserError(f"{flag} {p}{os.sep if not str(p).endswith(os.sep) else ''} names a folder: give a file name to write (e.g. {p / 'circuit.json'})")
+        raise UserError(f"{flag} {p} is a directory: give a file name to write (e.g. {p / 'circuit.json'})")
     try:
         st = os.stat(p)
     except FileNotFoundError:

@@ -71,9 +71,8 @@ class FindMixin:
     def jump_to(self, target: Node | Edge) -> None:
         """Select `target` everywhere; the Circuit tab centres it when its view can."""
         self.select(target)
-        jump = getattr(self.query_one("#dag"), "jump", None)  # the Circuit view's own jump, where it has one
-        if jump is not None:
-            jump(target)
+        node = target.receiver if isinstance(target, Edge) else target
+        self.query_one("#dag").jump_to(node.label)  # the Circuit tab: the strongest paths through it
         self.notify(f"{target.sender.label} → {target.receiver.label}" if isinstance(target, Edge) else target.label, title="found")
 
     def action_copy_name(self) -> None:

@@ -22,7 +22,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     options.PROMPTS.add(p)
     options.BOS.add(p)
     p.add_argument("--method", default=Method.EAP_IG.value, help="eap (gradient on the clean run) or eap-ig (integrated gradients; default)")
-    p.add_argument("--steps", type=bounded_int("--steps", 1, 10_000, DEFAULT_STEPS), default=DEFAULT_STEPS, help=f"EAP-IG interpolation steps (default {DEFAULT_STEPS}, as MIB)")
+    p.add_argument("--steps", type=bounded_int("--steps", 0, 10_000, DEFAULT_STEPS), default=DEFAULT_STEPS, help=f"EAP-IG interpolation steps (default {DEFAULT_STEPS}, as MIB)")
     options.METRIC.add(p)
     options.ZERO_ABLATION.add(p)
     options.MEAN_ABLATION.add(p, help="ablate to each sender's mean over the patch data, per position")

@@ -168,10 +168,13 @@ def _leave_run(journal: Path) -> None:
     try:
         if not reader.alive():
             return
-        if reader.status().get("done", 0) == 0:
+        status = reader.status()
+        if status.get("done", 0) == 0:
             reader.send(CommandKind.STOP, None, "serve")
             print(f"acdc-tui: stopped the run that no browser started (journal {journal})", file=sys.stderr)
-        else:
-            print(f"acdc-tui: the run goes on (journal {journal}); reattach with: acdc-tui attach {journal}", file=sys.stderr)
+        else:  # as the explorer says it: a paused run stays paused, with how to reach or stop it
+            from acdc_tui.cli.commands.explore import left_behind
+
+            print(left_behind(journal, str(status.get("mode") or "")), file=sys.stderr)
     finally:
         reader.close()

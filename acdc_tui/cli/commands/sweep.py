@@ -34,7 +34,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     options.JOURNAL.add(sweep, help="the sweep's journal, every point's events as run 1..N (default: a new file in acdc-output/runs/); with --ray a folder, one journal per point")
     options.ASCII.add(sweep, help="plots in plain ASCII (default: Unicode when the terminal can show it)")
     grid.add_argument("--top-k", metavar="METHOD", default=None, help="instead of ACDC over τ: the top-k circuits of attribution (eap or eap-ig) at MIB's edge fractions")
-    sweep.add_argument("--steps", type=bounded_int("--steps", 1, 10_000, DEFAULT_STEPS), default=DEFAULT_STEPS, help=f"with --top-k eap-ig: interpolation steps (default {DEFAULT_STEPS})")
+    sweep.add_argument("--steps", type=bounded_int("--steps", 0, 10_000, DEFAULT_STEPS), default=DEFAULT_STEPS, help=f"with --top-k eap-ig: interpolation steps (default {DEFAULT_STEPS})")
     options.FRACTIONS.add(sweep)
     sweep.add_argument("--ray", nargs="?", const=sweep_more.LOCAL, default=None, metavar="ADDRESS", help="run the points as Ray tasks: no ADDRESS starts a local Ray, `auto` joins this machine's cluster, or HOST:PORT / ray://HOST:PORT (needs pip install 'acdc-tui[ray]')")
     sweep.add_argument("--ray-cpus", type=bounded_int("--ray-cpus", 1, 100_000, 4), default=None, metavar="N", help="with --ray and no address: CPUs of the local Ray (default: all)")
