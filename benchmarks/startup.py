@@ -39,7 +39,8 @@ marks.append(("import acdc_tui (thread settings)", time.time()))
 import torch
 marks.append(("import torch", time.time()))
 import tasks
-from acdc_tui.cli import main as cli_main, run_cmd
+from acdc_tui.cli import main as cli_main
+from acdc_tui.cli.commands import run as run_command
 from acdc_tui.core.events import EdgeTested
 from acdc_tui.runs.experiment import Settings, prepare
 from acdc_tui.runs.journal.writer import JournalWriter

@@ -131,7 +131,7 @@ def test_malformed_task_dirs(kind, needle, tmp_path, small_task_dir, capsys):
 
 def test_interrupted_run_saves_every_decision_so_far(tmp_path, capsys):
     """Ctrl-C in the middle of an edge test: the JSON holds the decided edges, the one in flight is intact."""
-    from acdc_tui.cli.run_cmd import serve_job
+    from acdc_tui.cli.job import serve_job
     from acdc_tui.runs.identity import Recipe, journal_meta
     from acdc_tui.runs.journal.writer import JournalWriter
     from tests.helpers import experiment

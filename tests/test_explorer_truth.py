@@ -125,7 +125,7 @@ async def test_quit_with_s_exports_exactly_the_stopped_runs_state(tmp_path, loca
 
 
 async def test_leave_it_running_leaves_a_paused_run_paused_and_says_how_to_stop_it(tmp_path, local_runs):
-    from acdc_tui.cli.explore_cmd import left_behind
+    from acdc_tui.cli.commands.explore import left_behind
 
     app = attached("tracr-reverse", tmp_path, local_runs)
     async with app.run_test(size=SIZE) as pilot:
@@ -154,7 +154,7 @@ def _step_once(journal) -> None:
 
 
 def test_attach_without_a_journal_picks_the_live_run_most_recently_active(tmp_path, local_runs, capsys):
-    from acdc_tui.cli.explore_cmd import pick_journal
+    from acdc_tui.cli.commands.attach import pick_journal
 
     busy = LocalRun(experiment("tracr-proportion"), tmp_path / "a-busy.journal")
     idle = LocalRun(experiment("tracr-proportion"), tmp_path / "b-idle.journal")

@@ -164,17 +164,22 @@ def test_the_fast_engine_continues_from_the_prefiltered_state():
     assert engine.fallback is None and engine.forwards < 1.5 * engine.evaluations and engine.rebases < engine.evaluations / 3
 
 
-def test_the_explorer_forwards_prefilter_and_mean_ablation_to_its_run_process(tmp_path):
+def test_the_explorer_forwards_prefilter_and_mean_ablation_to_its_run_process(tmp_path, monkeypatch):
     from pathlib import Path
 
-    from acdc_tui.cli.explore_cmd import run_argv
+    import acdc_tui.runs.launch as launch
+    from acdc_tui.cli.commands.explore import start_run
     from acdc_tui.cli.main import build_explorer_parser, build_parser
+    from acdc_tui.cli.options import recipe_from_args
+    from acdc_tui.runs.recipe import RunRecipe
 
     args = build_explorer_parser().parse_args(["--task", "tracr-reverse", "--prefilter", SPEC, "--mean-ablation"])
-    argv = run_argv(args, Path(tmp_path / "r.journal"), Path(tmp_path / "c.json"))
-    assert argv[argv.index("--prefilter") + 1] == SPEC and "--mean-ablation" in argv
-    run = build_parser().parse_args(argv)  # what the run process parses
-    assert run.prefilter == SPEC and run.mean_ablation
+    spawned = []
+    monkeypatch.setattr(launch, "spawn", lambda argv, journal: spawned.append(argv) or (None, None))
+    start_run(recipe_from_args(args), Path(tmp_path / "r.journal"), paused=True)
+    run = build_parser().parse_args(spawned[0])  # what the run process parses: its recipe
+    settings = RunRecipe.read(run.recipe).settings()
+    assert settings.prefilter == SPEC and settings.mean_ablation
 
 
 def test_a_resumed_fast_engine_continues_from_the_replayed_state(tmp_path):

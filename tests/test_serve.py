@@ -284,7 +284,7 @@ def test_serve_token_options(circuit_json):
 
 def test_a_paused_run_left_behind_by_serve_is_said_to_stay_paused(tmp_path):
     """Ctrl-C on `serve` leaves a run that has begun as it is: a paused one is told as paused, not as going on."""
-    from acdc_tui.cli.serve_cmd import _leave_run
+    from acdc_tui.cli.commands.serve import _leave_run
     from acdc_tui.runs.journal.reader import JournalReader
     from acdc_tui.runs.journal.schema import CommandKind
 

@@ -422,3 +422,35 @@ def test_bos_auto_refuses_a_tokenizer_that_appends_special_tokens(gpt2_dir, tmp_
     with pytest.raises(UserError, match=r"^the tokenizer adds special tokens after the text \('<eos>'\), so the last position would not be the prompt's last token: pass --bos on or --bos off"):
         tasks.load_task(task_dir=str(d))
     assert tasks.load_task(task_dir=str(d), bos="on").config["text"]["bos_added"] is True
+
+
+def test_the_journal_recipe_carries_prompts_and_bos_absolute(gpt2_dir, tmp_path, capsys, monkeypatch):
+    """run_recipe (and the loading recipe) record --prompts as an absolute path and --bos; resume from
+    another folder reloads the same text task from them."""
+    import shutil
+
+    from acdc_tui.runs.journal.reader import JournalReader
+    from acdc_tui.runs.recipe import RunRecipe
+
+    d = gpt2_dir[0]
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(d / "prompts.jsonl", work / "mine.jsonl")
+    monkeypatch.chdir(work)
+    assert main(["run", "--model", str(d), "--prompts", "mine.jsonl", "--bos", "off", "--threshold", "0.01", "--quiet",
+                 "--out", "c.json", "--journal", "j.acdc"]) == 0
+    reader = JournalReader(work / "j.acdc", readonly=True)
+    try:
+        meta = reader.meta
+    finally:
+        reader.close()
+    recipe = RunRecipe.from_meta(meta)
+    assert recipe.prompts == str(work / "mine.jsonl") and recipe.bos == "off"
+    assert recipe.outputs.out == str(work / "c.json")
+    assert meta["recipe"]["prompts"] == str(work / "mine.jsonl") and meta["recipe"]["bos"] == "off"
+    capsys.readouterr()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["resume", str(work / "j.acdc")]) == 0
+    assert "nothing to resume" in capsys.readouterr().err

@@ -17,10 +17,9 @@ each position (mean ablation). Every engine consumes the same ablated values, so
 
 from __future__ import annotations
 
-from enum import Enum
-
 import torch
 
+from acdc_tui.core.ablation import Ablation  # noqa: F401  (defined in the core: the run recipe names it without torch)
 from acdc_tui.core.architecture import NodeKind, hook_name
 from acdc_tui.core.errors import UserError
 from acdc_tui.core.graph import ComputationalGraph, EdgeType, Node
@@ -28,20 +27,6 @@ from acdc_tui.models import backend
 
 # The reference permutes positional embeddings of the patch run with this seed (tracr tasks).
 SCRAMBLE_SEED = 49
-
-
-class Ablation(str, Enum):
-    """What an absent edge's sender is replaced by."""
-
-    CORRUPTED = "corrupted"  # its output on the patch data
-    ZERO = "zero"  # its output with every residual writer zeroed
-    MEAN = "mean"  # its output on the patch data, averaged over the batch at each position
-
-    @classmethod
-    def of(cls, zero_ablation: bool, mean_ablation: bool) -> "Ablation":
-        if zero_ablation and mean_ablation:
-            raise UserError("--zero-ablation and --mean-ablation exclude each other: choose one ablation")
-        return cls.ZERO if zero_ablation else cls.MEAN if mean_ablation else cls.CORRUPTED
 
 
 def index_of(node: Node) -> tuple:

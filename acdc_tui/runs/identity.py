@@ -8,20 +8,20 @@ import datetime as _dt
 import hashlib
 import platform
 import socket
-import sys
 from importlib import metadata
 from pathlib import Path
 
 import torch
 
 from acdc_tui.runs.experiment import Experiment, Settings, describe, run_settings
+from acdc_tui.runs.recipe import RunRecipe
 
 PACKAGES = ("torch", "transformer-lens", "transformers", "textual", "networkx", "orjson", "numpy")
 
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
-    """How to load the task again: the command-line choices, with paths made absolute."""
+    """How to load the task again, with paths made absolute (a RunRecipe's `loading()`)."""
 
     task: str | None
     task_dir: str | None
@@ -60,19 +60,23 @@ def package_versions() -> dict[str, str | None]:
     return versions
 
 
-def journal_meta(exp: Experiment, recipe: Recipe, kind: str = "run", outputs: dict | None = None, parent: dict | None = None) -> dict:
-    """The journal's `meta` rows for a new job."""
+def journal_meta(exp: Experiment, recipe: Recipe | RunRecipe, kind: str = "run", outputs: dict | None = None, parent: dict | None = None) -> dict:
+    """The journal's `meta` rows for a new job. Given a RunRecipe, it is recorded as `run_recipe` (with
+    `recipe`, how to load the task, and `outputs` taken from it); given only how to load the task (a
+    Recipe), `run_recipe` is made from that and the experiment's settings."""
     from acdc_tui import __version__
 
+    run_recipe = recipe if isinstance(recipe, RunRecipe) else None
+    if run_recipe is not None:
+        recipe, outputs = Recipe(**run_recipe.loading()), outputs or dataclasses.asdict(run_recipe.outputs)
     task_info, model_info = describe(exp)
     tokens = exp.task.clean
-    return {
+    meta = {
         "kind": kind,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "acdc_tui_version": __version__,
         "packages": package_versions(),
         "host": socket.gethostname(),
-        "argv": sys.argv[1:],
         "recipe": dataclasses.asdict(recipe),
         "task": task_info,
         "model": model_info,
@@ -82,6 +86,8 @@ def journal_meta(exp: Experiment, recipe: Recipe, kind: str = "run", outputs: di
         "outputs": outputs or {},
         "parent": parent,
     }
+    meta["run_recipe"] = (run_recipe or RunRecipe.from_meta(meta)).to_json()
+    return meta
 
 
 def settings_from_meta(meta: dict) -> Settings:

@@ -12,6 +12,7 @@ from acdc_tui.core.events import Event, RunFinished
 from acdc_tui.core.graph import ComputationalGraph
 from acdc_tui.runs.experiment import Settings
 from acdc_tui.runs.journal.replay import Replayer
+from acdc_tui.runs.recipe import RunRecipe
 
 if TYPE_CHECKING:
     from acdc_tui.runs.experiment import Experiment
@@ -70,6 +71,7 @@ class ResumeJob:
     last_seq: int
     warning: str | None
     finished: bool  # the run had finished: nothing to continue
+    recipe: RunRecipe | None = None  # the run as asked for (its engine and device as resumed)
 
 
 def open_resume(journal: str | Path, engine: str | None = None, device: str | None = None, claimed: bool = False) -> ResumeJob:
@@ -78,7 +80,7 @@ def open_resume(journal: str | Path, engine: str | None = None, device: str | No
     from acdc_tui.core.errors import UserError
     from acdc_tui.models.backend import check_device, fingerprint, parse_dtype
     from acdc_tui.runs.experiment import prepare
-    from acdc_tui.runs.identity import data_fingerprint, settings_from_meta
+    from acdc_tui.runs.identity import data_fingerprint
     from acdc_tui.runs.journal.codec import EventDecoder
     from acdc_tui.runs.journal.reader import JournalReader
 
@@ -92,12 +94,12 @@ def open_resume(journal: str | Path, engine: str | None = None, device: str | No
         rows = [r for r in reader.events(run=1) if not r.superseded]
     finally:
         reader.close()
-    settings = settings_from_meta(meta)
-    settings = dataclasses.replace(settings, engine=engine or settings.engine, device=device or settings.device)
+    recipe = RunRecipe.from_meta(meta)
+    recipe = recipe.replace(engine=engine or recipe.engine, device=device or recipe.device)
+    settings = recipe.settings()
     dtype = parse_dtype(settings.dtype)
     check_device(settings.device)
-    recipe = meta["recipe"]
-    task = tasks.load_task(recipe.get("task"), recipe.get("task_dir"), settings.device, dtype, model_path=recipe.get("model_path"), prompts=recipe.get("prompts"), bos=recipe.get("bos"))
+    task = tasks.load_task(recipe.task, recipe.task_dir, settings.device, dtype, model_path=recipe.model, prompts=recipe.prompts, bos=recipe.bos)
     # The journal holds the pins and force-prunes as events: they are replayed, not queued again.
     exp = prepare(task, dataclasses.replace(settings, pins=(), force_prunes=()))
     exp.settings = settings
@@ -110,7 +112,7 @@ def open_resume(journal: str | Path, engine: str | None = None, device: str | No
     exp.run = rebuild_run(exp.graph, settings, events, exp.run.engine, prefiltered=exp.prefiltered)
     warning = None if finished else check_metric(exp.run, settings.dtype)
     return ResumeJob(
-        exp, continuable(events), meta, stop, rows[-1].pos if rows else 0, rows[-1].seq if rows else 0, warning, finished
+        exp, continuable(events), meta, stop, rows[-1].pos if rows else 0, rows[-1].seq if rows else 0, warning, finished, recipe
     )
 
 

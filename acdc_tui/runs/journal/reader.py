@@ -83,8 +83,8 @@ class JournalReader:
                 raise UserError(f"{self.path} is damaged: its meta entry {wrong!r} is not a JSON object")
             if self.meta.get("schema") != schema.SCHEMA:
                 raise UserError(f"{self.path} is not an acdc-tui journal (no schema {schema.SCHEMA!r})")
-            if self.meta.get("schema_version") != schema.SCHEMA_VERSION:
-                raise UserError(f"{self.path} has journal schema version {self.meta.get('schema_version')!r}, this acdc-tui reads version {schema.SCHEMA_VERSION}: upgrade acdc-tui")
+            if self.meta.get("schema_version") not in schema.READABLE_VERSIONS:
+                raise UserError(f"{self.path} has journal schema version {self.meta.get('schema_version')!r}, this acdc-tui reads versions {', '.join(map(str, schema.READABLE_VERSIONS))}: upgrade acdc-tui")
         except DAMAGED as e:
             self._conn.close()
             raise UserError(f"{self.path} is not an acdc-tui journal ({e}): pass a file written by acdc-tui run --journal") from None

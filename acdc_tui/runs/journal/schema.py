@@ -1,4 +1,4 @@
-"""The journal's SQLite schema, version 1 (documented in docs/journal-schema.md).
+"""The journal's SQLite schema, version 2 (documented in docs/journal-schema.md).
 
 One file per job: a single run, or a sweep (one `runs` row per threshold). Every table is append-only
 except `status` (one row, rewritten), `commands.status/result/applied_seq` (a command's outcome) and
@@ -13,7 +13,8 @@ from enum import Enum
 from urllib.parse import quote
 
 SCHEMA = "acdc-tui.journal"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: meta `run_recipe` (the run as asked for) replaces `argv`
+READABLE_VERSIONS = (1, 2)  # a version-1 journal's recipe is rebuilt from its `recipe`, `settings` and `outputs`
 SUFFIX = ".journal"
 
 DDL = """

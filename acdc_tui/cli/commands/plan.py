@@ -1,7 +1,7 @@
 """`acdc-tui plan`: what a run will cost before it runs: the graph's size, memory (model, engine,
 predicted peak, and one line when it will not fit), and time (seconds per tested edge per layer,
-calibrated on this machine and device; every edge tested; a typical range). Same task, model and
-data options as `run`; nothing is written."""
+calibrated on this machine and device; every edge tested; a typical range). The same task, model and
+data options as `run` (one recipe); nothing is written."""
 
 from __future__ import annotations
 
@@ -9,32 +9,36 @@ import argparse
 import json
 import sys
 
+from acdc_tui.cli import options
+from acdc_tui.cli.bounds import bounded_int
 
-def add_parser(subparsers, add_run_options) -> None:
+
+def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("plan", help="what a run would cost, before running it: graph size, memory and peak, time per edge and in all")
-    add_run_options(p, threshold_required=False)
-    for action in p._actions:  # run's output options mean nothing here
-        if action.dest in ("out", "log", "dot", "quiet", "headless"):
-            action.help = argparse.SUPPRESS
+    hidden = {"help": argparse.SUPPRESS}  # run's output options mean nothing here
+    t = options.DEFAULT_THRESHOLD
+    options.add_run_options(p, {
+        options.THRESHOLD: {"help": f"τ: an edge is removed if the metric rises by less than this (default {t})"},
+        options.OUT: hidden, options.LOG: hidden, options.DOT: hidden, options.QUIET: hidden, options.HEADLESS: hidden,
+    })
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument("--memory-limit", metavar="SIZE", default=None, help="the memory the run may use, e.g. 16GiB (default: $ACDC_TUI_MEMORY_LIMIT, else the GPU's memory or the system's available memory)")
-    p.add_argument("--calibrate", type=int, default=3, metavar="N", help="real evaluations timed per layer (default 3)")
+    p.add_argument("--calibrate", type=bounded_int("--calibrate", 1, 10_000, 3), default=3, metavar="N", help="real evaluations timed per layer (default 3)")
+    return p
 
 
 def run(args: argparse.Namespace) -> int:
     import tasks
-    from acdc_tui.cli.main import settings_from_args
-    from acdc_tui.core.errors import UserError
     from acdc_tui.models.backend import check_device, parse_dtype
     from acdc_tui.runs.cost import make_plan, parse_size
 
-    if args.calibrate < 1:
-        raise UserError(f"--calibrate {args.calibrate}: time at least one evaluation per layer")
+    recipe = options.recipe_from_args(args)
+    options.check_task_source(recipe)
     limit = parse_size(args.memory_limit) if args.memory_limit is not None else None
-    dtype = parse_dtype(args.dtype)
-    check_device(args.device)
-    task = tasks.load_task(args.task, args.task_dir, args.device, dtype, model_path=args.model)
-    plan = make_plan(task, settings_from_args(args), limit, args.calibrate)
+    dtype = parse_dtype(recipe.dtype)
+    check_device(recipe.device)
+    task = tasks.load_task(recipe.task, recipe.task_dir, recipe.device, dtype, model_path=recipe.model, prompts=recipe.prompts, bos=recipe.bos)
+    plan = make_plan(task, recipe.settings(), limit, args.calibrate)
     if args.json:
         sys.stdout.write(json.dumps(plan.to_json()) + "\n")
     else:

@@ -12,7 +12,7 @@ import sys
 from typing import IO
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("diff", help="compare the edges two circuits keep (acdc-tui JSON, EAP-IG JSON, reference .pth, or a journal[@STEP])")
     p.add_argument("a", metavar="A", help="first circuit: a circuit file, or JOURNAL[@STEP]")
     p.add_argument("b", metavar="B", help="second circuit: a circuit file, or JOURNAL[@STEP]")

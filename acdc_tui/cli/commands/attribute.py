@@ -8,30 +8,30 @@ import sys
 import time
 from pathlib import Path
 
+from acdc_tui.cli import options
 from acdc_tui.cli.bounds import bounded_int
 from acdc_tui.core.errors import UserError
 
 
-def add_parser(subparsers) -> None:
+def register(subparsers) -> argparse.ArgumentParser:
     from acdc_tui.engines.attribution_method import DEFAULT_STEPS, Method
 
     p = subparsers.add_parser("attribute", help="EAP / EAP-IG attribution scores of every tested edge (same metric, ablation and graph as a run)")
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--task", help="builtin task name (default tracr-reverse; see `acdc-tui tasks`)")
-    src.add_argument("--task-dir", help="directory with config.json, weights.pt, tokens.pt")
-    p.add_argument("--model", metavar="PATH", help="replace the task's model by a local Hugging Face checkpoint directory")
-    p.add_argument("--prompts", metavar="FILE", help="text prompts (JSONL), tokenized by the tokenizer of --model DIR or --task-dir DIR")
-    p.add_argument("--bos", choices=("auto", "on", "off"), default=None, help="text prompts: the tokenizer's BOS as it does (auto), always (on) or never (off)")
+    options.add_task_source(p)
+    options.MODEL.add(p)
+    options.PROMPTS.add(p)
+    options.BOS.add(p)
     p.add_argument("--method", default=Method.EAP_IG.value, help="eap (gradient on the clean run) or eap-ig (integrated gradients; default)")
     p.add_argument("--steps", type=bounded_int("--steps", 0, 10_000, DEFAULT_STEPS), default=DEFAULT_STEPS, help=f"EAP-IG interpolation steps (default {DEFAULT_STEPS}, as MIB)")
-    p.add_argument("--metric", help="metric name (default: the task's)")
-    p.add_argument("--zero-ablation", action="store_true", help="ablate to zero instead of the patch (corrupted) data")
-    p.add_argument("--mean-ablation", action="store_true", help="ablate to each sender's mean over the patch data, per position")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--dtype", default="float32", help="float32 (default) or float64")
-    p.add_argument("--out", "-o", default=None, help="scores JSON to write (default scores.json)")
+    options.METRIC.add(p)
+    options.ZERO_ABLATION.add(p)
+    options.MEAN_ABLATION.add(p, help="ablate to each sender's mean over the patch data, per position")
+    options.DEVICE.add(p)
+    options.DTYPE.add(p)
+    options.OUT.add(p, help="scores JSON to write (default scores.json)")
     p.add_argument("--compare", metavar="CIRCUIT", default=None, help="a circuit JSON of an ACDC run on the same model: rank correlation, top-k overlap, disagreements")
     p.add_argument("--top", type=bounded_int("--top", 0, 10_000_000, 10), default=10, metavar="N", help="print the N edges with the largest |score| (default 10)")
+    return p
 
 
 def run(args: argparse.Namespace) -> int:

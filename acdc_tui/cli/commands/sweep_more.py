@@ -1,32 +1,16 @@
 """`acdc-tui sweep --ray [ADDRESS]` (the sweep's points as Ray tasks) and `acdc-tui sweep --top-k METHOD`
 (attribution's top-k circuits at MIB's edge fractions): the same sweep JSON and report as the
-sequential sweep over τ (cli/main.py, cmd_sweep), which stays the default and needs no Ray."""
+sequential sweep over τ (commands/sweep.py, which declares these options), the default, which needs no Ray."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
-from acdc_tui.cli.bounds import bounded_int
 from acdc_tui.core.errors import UserError
 
 LOCAL = ""  # `--ray` without an address: start a local Ray
-
-
-def add_options(sweep: argparse.ArgumentParser, grid) -> None:
-    """The options on `sweep`; `grid` is its group of τ grids (--thresholds, --logspace)."""
-    from acdc_tui.engines.attribution_method import DEFAULT_STEPS
-
-    grid.add_argument("--top-k", metavar="METHOD", default=None, help="instead of ACDC over τ: the top-k circuits of attribution (eap or eap-ig) at MIB's edge fractions")
-    sweep.add_argument("--steps", type=bounded_int("--steps", 0, 10_000, DEFAULT_STEPS), default=DEFAULT_STEPS, help=f"with --top-k eap-ig: interpolation steps (default {DEFAULT_STEPS})")
-    sweep.add_argument("--fractions", metavar="F1,F2,...", default=None, help="with --top-k: edge fractions (default MIB's 0.001,0.002,0.005,0.01,0.02,0.05,0.1,0.2,0.5,1)")
-    sweep.add_argument("--ray", nargs="?", const=LOCAL, default=None, metavar="ADDRESS", help="run the points as Ray tasks: no ADDRESS starts a local Ray, `auto` joins this machine's cluster, or HOST:PORT / ray://HOST:PORT (needs pip install 'acdc-tui[ray]')")
-    sweep.add_argument("--ray-cpus", type=bounded_int("--ray-cpus", 1, 100_000, 4), default=None, metavar="N", help="with --ray and no address: CPUs of the local Ray (default: all)")
-    for action in sweep._actions:
-        if action.dest == "journal":
-            action.help += "; with --ray a folder, one journal per point"
 
 
 def wants(args: argparse.Namespace) -> bool:
@@ -37,14 +21,8 @@ def wants(args: argparse.Namespace) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from acdc_tui.cli.main import _NOT_FOR_SWEEP
-
-    given = [flag for dest, flag in _NOT_FOR_SWEEP.items() if getattr(args, dest, None) not in (None, False)]
-    if given:
-        raise UserError(f"sweep does not take {given[0]}")
-    if args.ray_cpus is not None and args.ray is None:
-        raise UserError("--ray-cpus sizes a local Ray: add --ray, or drop --ray-cpus")
-    if args.ray_cpus is not None and args.ray != LOCAL:
+    """The sweep with --top-k or --ray (commands/sweep.py has refused the options of `run` alone)."""
+    if args.ray_cpus is not None and args.ray not in (None, LOCAL):
         raise UserError(f"--ray-cpus sizes a local Ray, not the cluster at {args.ray}: drop one of them")
     if args.top_k is not None:
         if args.ray is not None:
@@ -59,7 +37,7 @@ def _outputs(args: argparse.Namespace) -> Path:
     if args.out == "":
         raise UserError("--out is empty: give a file name")
     out = Path(args.out) if args.out else Path("sweep.json")
-    check_distinct([("--out", out)], task_inputs(args.task_dir, args.model))
+    check_distinct([("--out", out)], task_inputs(args.task_dir, args.model, prompts=args.prompts))
     return out
 
 
@@ -72,7 +50,7 @@ def _load(args: argparse.Namespace, device: str):
 
 def _run_topk(args: argparse.Namespace) -> int:
     from acdc_tui.analysis.topk import MIB_FRACTIONS, parse_fractions, run_topk_sweep
-    from acdc_tui.cli.main import settings_from_args
+    from acdc_tui.cli.options import recipe_from_args
     from acdc_tui.engines.attribution_method import parse_method
     from acdc_tui.models.backend import check_device, parse_dtype
     from acdc_tui.runs.experiment import prepare
@@ -87,7 +65,7 @@ def _run_topk(args: argparse.Namespace) -> int:
     check_device(args.device)
     out = _outputs(args)
     task = _load(args, args.device)
-    exp = prepare(task, settings_from_args(args, 0.0))
+    exp = prepare(task, recipe_from_args(args).settings(0.0))
     ablation = {"zero_ablation": args.zero_ablation, "mean_ablation": args.mean_ablation}
     scores = task_attribution(task, exp.graph, exp.metric_name, method, ablation, args.steps)
     if scores.vanishing:
@@ -101,9 +79,9 @@ def _run_ray(args: argparse.Namespace) -> int:
 
     from acdc_tui.analysis.ray_sweep import import_ray, run_ray_sweep
     from acdc_tui.analysis.sweep import parse_logspace, parse_thresholds
-    from acdc_tui.cli import run_cmd, signals
+    from acdc_tui.cli import signals
+    from acdc_tui.cli.options import recipe_from_args, task_label
     from acdc_tui.models.backend import parse_dtype
-    from acdc_tui.runs.identity import Recipe
     from acdc_tui.runs.outputs import OutputLocks
     from acdc_tui.runs.paths import new_journal_path
     from acdc_tui.runs.prefilter import Prefilter
@@ -116,7 +94,7 @@ def _run_ray(args: argparse.Namespace) -> int:
     out = _outputs(args)
     if args.journal == "":
         raise UserError("--journal is empty: give a folder for the points' journals")
-    folder = Path(args.journal) if args.journal else new_journal_path(f"{run_cmd.task_label(args)}-sweep", None).with_suffix("")
+    folder = Path(args.journal) if args.journal else new_journal_path(f"{task_label(args)}-sweep", None).with_suffix("")
     if folder.exists() and not folder.is_dir():
         raise UserError(f"--journal {folder} is a file: with --ray it names a folder, one journal per point")
     # The workers load the task where Ray puts them; this process only needs it for the full and empty
@@ -125,7 +103,7 @@ def _run_ray(args: argparse.Namespace) -> int:
     locks = OutputLocks([("--out", out)], None)
     try:
         exp = _prepare_here(args, here, thresholds[0])
-        recipe = dataclasses.asdict(Recipe.of(args.task, args.task_dir, args.model, args.device, args.dtype, args.prompts, args.bos))
+        recipe = recipe_from_args(args).loading()
         previous = signals.install()
         try:
             address = None if args.ray == LOCAL else args.ray
@@ -139,12 +117,12 @@ def _run_ray(args: argparse.Namespace) -> int:
 
 
 def _prepare_here(args: argparse.Namespace, device: str, threshold: float):
-    from acdc_tui.cli.main import settings_from_args
+    from acdc_tui.cli.options import recipe_from_args
     from acdc_tui.runs.experiment import prepare
 
     if device != args.device:
         print("acdc-tui: note: no GPU here: the full and empty metrics are evaluated on the CPU, the points on the cluster's GPUs", file=sys.stderr)
-    return prepare(_load(args, device), settings_from_args(args, threshold))
+    return prepare(_load(args, device), recipe_from_args(args).settings(threshold))
 
 
 def finish(result, args: argparse.Namespace, out: Path, what: str, unfinished: str = "") -> int:

@@ -16,30 +16,9 @@ import socket
 import sys
 from pathlib import Path
 
+from acdc_tui.cli import options
+from acdc_tui.cli.options import DEFAULT_PORT
 from acdc_tui.core.errors import UserError
-
-DEFAULT_PORT = 8000
-SERVE_ONLY = ("circuit", "port", "host", "command", "token", "no_token", "max_sessions")  # the rest of the namespace is the explorer's options
-
-
-def _port(text: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"port {text!r} is not a number, e.g. --port 8000") from None
-    if not 1 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"port {port} is out of range: give 1 to 65535, e.g. --port 8000")
-    return port
-
-
-def _sessions(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--max-sessions {text!r} is not a number, e.g. --max-sessions 4") from None
-    if not 1 <= n <= 64:
-        raise argparse.ArgumentTypeError(f"--max-sessions {n} is out of range: give 1 to 64")
-    return n
 
 
 def server_token(args: argparse.Namespace) -> str | None:
@@ -57,9 +36,7 @@ def server_token(args: argparse.Namespace) -> str | None:
     return args.token
 
 
-def add_parser(subparsers) -> None:
-    from acdc_tui.cli.main import _add_explorer_options, _add_run_options
-
+def register(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "serve",
         prog="acdc-tui serve",
@@ -69,30 +46,43 @@ def add_parser(subparsers) -> None:
         f"From your machine: ssh -L {DEFAULT_PORT}:localhost:{DEFAULT_PORT} REMOTE, then open http://localhost:{DEFAULT_PORT}.",
     )
     p.add_argument("circuit", nargs="?", help="a journal to attach to, or a circuit file to browse (without it, the run options start a new run)")
-    p.add_argument("--port", type=_port, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: only this machine, reached through an SSH tunnel)")
-    p.add_argument("--token", default=None, help="the secret the URL must carry (default: a new random one each time; see docs/security.md)")
-    p.add_argument("--no-token", action="store_true", help="no secret: anyone who can reach the port drives the explorer (a warning is printed)")
-    p.add_argument("--max-sessions", type=_sessions, default=4, metavar="N", help="at most N browser tabs (explorer processes) at once (default 4)")
-    _add_run_options(p, threshold_required=False)
-    _add_explorer_options(p)
+    add_options(p)
+    return p
+
+
+def add_options(p: argparse.ArgumentParser) -> None:
+    from acdc_tui.cli.commands.explore import overrides
+
+    options.PORT.add(p)
+    options.HOST.add(p)
+    options.TOKEN.add(p)
+    options.NO_TOKEN.add(p)
+    options.MAX_SESSIONS.add(p)
+    options.add_run_options(p, overrides())
+    options.add_explorer_options(p)
+
+
+def _defaults() -> argparse.ArgumentParser:
+    """A parser with serve's options alone: their defaults, to tell which options were given."""
+    p = options.OneLineParser(prog="acdc-tui serve", add_help=False)
+    add_options(p)
+    return p
 
 
 def explorer_argv(args: argparse.Namespace) -> tuple[list[str], Path | None]:
     """The command line of the explorer each browser tab gets, and the journal of the run it started
     (given run options; else None). Checks the arguments first."""
-    from acdc_tui.cli.main import build_explorer_parser, check_task_source
     from acdc_tui.runs.journal.view import is_journal
 
     if args.headless:
         raise UserError("serve shows the explorer in a browser: leave out --headless (acdc-tui run is the headless way)")
-    options = _explorer_options(build_explorer_parser(), args)
+    given = options.given(args, _defaults(), (options.TASK, options.TASK_DIR, *options.RUN_OPTIONS, options.RUN_AT_ONCE))
     ascii_flag = (["--ascii"] if args.ascii else []) + (["--scores", str(Path(args.scores).resolve())] if getattr(args, "scores", None) else [])
     if args.circuit is None:
-        check_task_source(args)
-        journal = _start_run(args).resolve()
+        recipe = options.recipe_from_args(args)
+        options.check_task_source(recipe)
+        journal = _start_run(recipe, paused=not args.run).resolve()
         return [sys.executable, "-m", "acdc_tui", "attach", str(journal), *ascii_flag], journal
-    given = [o for o in options if o.startswith("--") and o not in ("--ascii", "--scores")]
     if given:
         raise UserError(f"serve takes a journal, a circuit file or run options, not both: drop {given[0]} or {args.circuit}")
     path = Path(args.circuit)
@@ -109,41 +99,19 @@ def explorer_argv(args: argparse.Namespace) -> tuple[list[str], Path | None]:
     return [sys.executable, "-m", "acdc_tui", "open", str(path.resolve()), *ascii_flag], None
 
 
-def _start_run(args: argparse.Namespace) -> Path:
+def _start_run(recipe, paused: bool) -> Path:
     """Start the run process the browser tabs will attach to; its journal once the model is loaded."""
-    from acdc_tui.cli import run_cmd
-    from acdc_tui.cli.explore_cmd import run_argv
+    from acdc_tui.cli.commands.explore import start_run
     from acdc_tui.runs.client import RunClient
-    from acdc_tui.runs.launch import spawn
-    from acdc_tui.runs.paths import new_journal_path, sidecar
+    from acdc_tui.runs.paths import new_journal_path
 
-    journal = Path(args.journal) if getattr(args, "journal", None) else new_journal_path(run_cmd.task_label(args), args.threshold)
-    process, output = spawn(run_argv(args, journal, sidecar(journal, ".json")), journal)
+    journal = new_journal_path(options.task_label(recipe), recipe.tau)
+    process, output = start_run(recipe, journal, paused)
     print(f"acdc-tui: started the run (pid {process.pid}, journal {journal}); loading its model ...", file=sys.stderr)
     client = RunClient(journal, process, output)
     client.wait_ready(lambda: False)
     client.close()
     return journal
-
-
-def _explorer_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
-    """The explorer options in `args` that differ from their defaults, as command-line words."""
-    words: list[str] = []
-    for action in parser._actions:
-        if not action.option_strings or action.dest in SERVE_ONLY or action.dest == "help":
-            continue
-        value = getattr(args, action.dest, action.default)
-        if value == action.default or value is None:
-            continue
-        flag = action.option_strings[-1] if action.option_strings[-1].startswith("--") else action.option_strings[0]
-        if isinstance(action, argparse._StoreTrueAction):
-            words.append(flag)
-        elif isinstance(action, argparse._AppendAction):
-            for item in value:
-                words += [flag, str(item)]
-        else:
-            words += [flag, str(value)]
-    return words
 
 
 def check_port_free(host: str, port: int) -> None:
@@ -205,7 +173,7 @@ def _leave_run(journal: Path) -> None:
             reader.send(CommandKind.STOP, None, "serve")
             print(f"acdc-tui: stopped the run that no browser started (journal {journal})", file=sys.stderr)
         else:  # as the explorer says it: a paused run stays paused, with how to reach or stop it
-            from acdc_tui.cli.explore_cmd import left_behind
+            from acdc_tui.cli.commands.explore import left_behind
 
             print(left_behind(journal, str(status.get("mode") or "")), file=sys.stderr)
     finally:
