@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -56,17 +57,15 @@ class JournalReader:
         self.path = Path(path)
         if not self.path.is_file():
             raise UserError(f"journal {self.path} does not exist: `acdc-tui ps` lists the runs in acdc-output/runs/")
+        # No open() of the file beside SQLite's: closing any descriptor of a file drops every POSIX lock
+        # this process holds on it, SQLite's included, and a second reader in one process (the explorer
+        # has two) then read a stale journal. SQLite itself refuses a file that is not a database.
+        if not os.access(self.path, os.R_OK):
+            raise UserError(f"cannot read journal {self.path}: permission denied")
         try:
-            with open(self.path, "rb") as f:
-                magic = f.read(16)
-        except OSError as e:
-            raise UserError(f"cannot read journal {self.path}: {e.strerror or type(e).__name__}") from None
-        if magic != b"SQLite format 3\x00":
-            raise UserError(f"{self.path} is not an acdc-tui journal (not an SQLite file): pass a file written by acdc-tui run --journal")
-        try:
-            self._conn = schema.connect(str(self.path), readonly=True)
+            self._conn = schema.connect(str(self.path), readonly=readonly, configured=False)
         except sqlite3.Error as e:
-            raise UserError(f"cannot open journal {self.path} read-only ({e})") from None
+            raise UserError(f"cannot open journal {self.path}{' read-only' if readonly else ''} ({e})") from None
         try:
             tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if not TABLES <= tables:
@@ -78,7 +77,7 @@ class JournalReader:
                     self.meta[k] = orjson.loads(v)
                 except (orjson.JSONDecodeError, TypeError):
                     raise UserError(f"{self.path} is damaged: its meta entry {str(k)[:40]!r} is not JSON") from None
-            wrong = next((k for k in OBJECT_META if self.meta.get(k) is not None and not isinstance(self.meta[k], dict)), None)
+            wrong = next((k for k in OBJECT_META if k in self.meta and not isinstance(self.meta[k], dict) and not (k == "metrics" and self.meta[k] is None)), None)
             if wrong is not None:
                 raise UserError(f"{self.path} is damaged: its meta entry {wrong!r} is not a JSON object")
             if self.meta.get("schema") != schema.SCHEMA:
@@ -87,15 +86,16 @@ class JournalReader:
                 raise UserError(f"{self.path} has journal schema version {self.meta.get('schema_version')!r}, this acdc-tui reads versions {', '.join(map(str, schema.READABLE_VERSIONS))}: upgrade acdc-tui")
         except DAMAGED as e:
             self._conn.close()
-            raise UserError(f"{self.path} is not an acdc-tui journal ({e}): pass a file written by acdc-tui run --journal") from None
+            why = "not an SQLite file" if "not a database" in str(e) else str(e)
+            raise UserError(f"{self.path} is not an acdc-tui journal ({why}): pass a file written by acdc-tui run --journal") from None
         except UserError:
             self._conn.close()
             raise
-        if not readonly:
-            self._conn.close()
+        if not readonly:  # a journal: now the client's pragmas
             try:
-                self._conn = schema.connect(str(self.path))
+                schema.configure(self._conn)
             except sqlite3.Error as e:
+                self._conn.close()
                 raise UserError(f"cannot open journal {self.path} ({e})") from None
 
     def close(self) -> None:

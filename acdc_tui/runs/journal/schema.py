@@ -96,10 +96,15 @@ def configure(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA synchronous = FULL")
 
 
-def connect(path: str, readonly: bool = False) -> sqlite3.Connection:
+def connect(path: str, readonly: bool = False, configured: bool = True) -> sqlite3.Connection:
+    """`readonly`: SQLite's read-only mode (the read-only commands). `configured=False`: a read-write
+    connection with no pragma yet, so reading through it to check the file writes nothing (a client
+    checks with it, then configures it: a read-only connection beside a read-write one to the same WAL
+    file in one process fails with "disk I/O error", as the explorer's two connections would)."""
     if readonly:
         # no pragma: a file that is not (yet known to be) a journal is never written, not even its header
         return sqlite3.connect(f"file:{quote(os.path.abspath(path))}?mode=ro", uri=True, isolation_level=None, check_same_thread=False, timeout=10.0)
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    configure(conn)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+    if configured:
+        configure(conn)
     return conn

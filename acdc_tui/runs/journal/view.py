@@ -5,6 +5,7 @@ Used by `export`, `ps`, `attach` and the explorer: all read the journal, none lo
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from acdc_tui.core.errors import UserError
 from acdc_tui.core.events import Event, RunFinished
 from acdc_tui.core.graph import ComputationalGraph, GraphSpec, build_graph
 from acdc_tui.runs.driver import RunMode
+from acdc_tui.runs.journal import schema
 from acdc_tui.runs.journal.codec import EventDecoder
 from acdc_tui.runs.journal.reader import EventRow, JournalReader
 from acdc_tui.runs.journal.replay import Replayer
@@ -155,9 +157,18 @@ def circuit_from_journal(path: str | Path, step: int | None = None, run_id: int 
 
 
 def is_journal(path: str | Path) -> bool:
-    """A SQLite file (what every journal is), by its header."""
+    """A SQLite file (what every journal is), asked of SQLite read-only: an open() and close() of our own
+    would drop the POSIX locks of this process's connections to the same file (the explorer's)."""
     try:
-        with open(path, "rb") as f:
-            return f.read(16) == b"SQLite format 3\x00"
-    except OSError:
+        if not Path(path).is_file() or Path(path).stat().st_size == 0:
+            return False
+        conn = schema.connect(str(path), readonly=True)
+    except (OSError, sqlite3.Error):
         return False
+    try:
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        return True
+    except (sqlite3.DatabaseError, UnicodeDecodeError):
+        return False
+    finally:
+        conn.close()
