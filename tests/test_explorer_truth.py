@@ -106,7 +106,8 @@ async def test_a_finished_run_attached_from_its_journal_exports_without_a_run_pr
 
 
 async def test_quit_with_s_exports_exactly_the_stopped_runs_state(tmp_path, local_runs, gpt2_shaped_task_dir):
-    app = attached_app(experiment(task_dir=gpt2_shaped_task_dir), tmp_path / "big.journal", local_runs)
+    # the plain engine: slow enough that the run is still going when the stop arrives, on any machine
+    app = attached_app(experiment(task_dir=gpt2_shaped_task_dir, engine="plain"), tmp_path / "big.journal", local_runs)
     journal = app.local.journal
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: ready(app), timeout=60)
