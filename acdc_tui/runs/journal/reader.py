@@ -17,6 +17,14 @@ from acdc_tui.runs.journal.schema import CommandKind
 
 # What SQLite raises on a damaged file: its own errors, and a message or name whose bytes are not UTF-8
 DAMAGED = (sqlite3.DatabaseError, UnicodeDecodeError)
+COLUMNS = {
+    "meta": ("key", "value"),
+    "runs": ("id", "threshold"),
+    "events": ("pos", "run", "seq", "kind", "data", "t", "superseded"),
+    "commands": ("id", "run", "t", "source", "action", "arg", "status", "result", "applied_seq"),
+    "status": ("id", "data"),
+    "sessions": ("id", "pid", "host", "started", "ended", "engine", "resumed_at", "exit"),
+}
 # Meta entries that are JSON objects in every journal acdc-tui writes
 OBJECT_META = ("packages", "recipe", "run_recipe", "task", "model", "data", "settings", "graph", "outputs", "metrics")
 
@@ -70,6 +78,8 @@ class JournalReader:
             tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if not TABLES <= tables:
                 raise UserError(f"{self.path} is not an acdc-tui journal (it lacks the table{'s' if len(TABLES - tables) > 1 else ''} {', '.join(sorted(TABLES - tables))}): pass a file written by acdc-tui run --journal")
+            for table, columns in COLUMNS.items():  # every column this reader reads: a garbled schema ends here, in one line
+                self._conn.execute(f"SELECT {', '.join(columns)} FROM {table} LIMIT 0").fetchall()
             rows = self._conn.execute("SELECT key, value FROM meta").fetchall()
             self.meta = {}
             for k, v in rows:
@@ -109,7 +119,10 @@ class JournalReader:
 
     def runs(self) -> list[tuple[int, float]]:
         """(run id, starting τ), in order."""
-        return [(r, t) for r, t in self._conn.execute("SELECT id, threshold FROM runs ORDER BY id")]
+        try:
+            return [(r, t) for r, t in self._conn.execute("SELECT id, threshold FROM runs ORDER BY id").fetchall()]
+        except DAMAGED as e:
+            raise UserError(f"journal {self.path} is damaged ({e})") from None
 
     def events(self, run: int | None = None, after_pos: int = 0, limit: int | None = None) -> list[EventRow]:
         """Events after journal position `after_pos` (of one run, or all), in journal order."""
@@ -169,7 +182,7 @@ class JournalReader:
         return self._conn.execute("SELECT COUNT(*) FROM events WHERE run = ?", (run,)).fetchone()[0]
 
     def sessions(self) -> list[dict]:
-        cols = ("id", "pid", "host", "started", "ended", "engine", "resumed_at", "exit")
+        cols = COLUMNS["sessions"]
         return [dict(zip(cols, row)) for row in self._conn.execute(f"SELECT {', '.join(cols)} FROM sessions ORDER BY id")]
 
     # ---- status ----
