@@ -20,23 +20,9 @@ from acdc_tui.ui.widgets.decision_log import DecisionLog
 from acdc_tui.ui.widgets.details import Details
 from acdc_tui.ui.widgets.edge_table import EdgeTable
 from tests.helpers import LocalRun, attached_app, experiment
+from tests.test_explorer import mode, ready, select_edge, until
 
 SIZE = (120, 40)
-
-
-async def until(pilot, pred, timeout: float = 30.0) -> None:
-    end = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < end, "timed out waiting for the UI"
-        await pilot.pause(0.02)
-
-
-def ready(app) -> bool:
-    return app.state is not None and app.state.status is not None and bool(app.query("#details")) and app.state.status.mode != "loading"
-
-
-def mode(app) -> str | None:
-    return app.state.status.mode if app.state and app.state.status else None
 
 
 def comparable(path) -> dict:
@@ -44,20 +30,6 @@ def comparable(path) -> dict:
     data = orjson.loads(path.read_bytes())
     data.pop("created")
     return data
-
-
-async def select_edge(app, pilot, edge) -> None:
-    await pilot.press("2", "slash")  # the Edges tab's filter
-    await pilot.press(*f"{edge.sender.label} {edge.receiver.label}")
-    await pilot.press("enter")
-    table = app.query_one(EdgeTable)
-    await until(pilot, lambda: table.table.row_count >= 1)
-    await pilot.press("home")
-    for _ in range(table.table.row_count):
-        if app.selected == edge:
-            break
-        await pilot.press("down")
-    assert app.selected == edge
 
 
 def attached(task, tmp_path, runs, name="run", **settings) -> ExplorerApp:

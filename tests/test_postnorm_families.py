@@ -42,6 +42,16 @@ def hf_config(family: str):
     }[family]()
 
 
+def sharpen(hf) -> None:
+    """Norm weights off 1 and larger matrices: a random tiny model whose norms and heads matter."""
+    with torch.no_grad():
+        for name, p in hf.named_parameters():
+            if p.ndim == 1:
+                p.add_(torch.randn_like(p) * 0.2)
+            elif "emb" not in name:
+                p.mul_(3.0)
+
+
 def write_checkpoint(directory, family: str, seed: int = 0):
     """A random checkpoint, weights scaled up and norms perturbed so that edges matter and a conversion
     slip shows; the Hugging Face model (float32, eager attention: the one with soft-capping)."""
@@ -51,12 +61,7 @@ def write_checkpoint(directory, family: str, seed: int = 0):
     config = hf_config(family)
     config._attn_implementation = "eager"
     hf = AutoModelForCausalLM.from_config(config).eval()
-    with torch.no_grad():
-        for name, p in hf.named_parameters():
-            if p.ndim == 1:
-                p.add_(torch.randn_like(p) * 0.2)
-            elif "emb" not in name:
-                p.mul_(3.0)
+    sharpen(hf)
     hf.save_pretrained(directory)
     return hf
 
@@ -319,12 +324,7 @@ def test_a_gemma3_multimodal_checkpoint_runs_its_text_model(tmp_path, request):
     config._attn_implementation = "eager"
     torch.manual_seed(0)
     hf = T.AutoModelForCausalLM.from_config(config).eval()
-    with torch.no_grad():
-        for name, p in hf.named_parameters():
-            if p.ndim == 1:
-                p.add_(torch.randn_like(p) * 0.2)
-            elif "emb" not in name:
-                p.mul_(3.0)
+    sharpen(hf)
     d = tmp_path / "gemma3"
     hf.save_pretrained(d)
     tokens = torch.randint(0, VOCAB - 3, (2, 12), generator=torch.Generator().manual_seed(1))  # text tokens only
