@@ -28,9 +28,11 @@ class Rows:
 
 
 class ForwardPass:
-    """The pass's working state: recomputed senders (`chunks`: columns, current [n, K, N], delta
-    [n, K, N]), their columns (`dirty`), each recomputed stage's full output (`new_current`), the natural
-    residual stream per stage (`naturals`) and each recomputed layer's q/k/v. All cleared by `run`."""
+    """The pass's working state: recomputed senders (`chunks`: columns, delta [n, K, N]), their columns
+    (`dirty`), each recomputed stage's output summed over its senders (`new_sums`, [K, N]: all the
+    residual stream and a post-attention norm read of it), the natural residual stream per stage
+    (`naturals`) and each recomputed layer's q/k/v. All cleared by `run`: a pass keeps no more than one
+    delta per recomputed sender and a few [K, N] tensors per stage (docs/cost.md)."""
 
     def __init__(self, parts: Parts, reference: ReferenceState, variants: list[Variant], flags: tuple[bool, bool, bool], logits: torch.Tensor | None) -> None:
         self.parts, self.reference, self.variants = parts, reference, variants
@@ -45,7 +47,7 @@ class ForwardPass:
                 self.changed.setdefault(place.stage.index, {})[place.row] = True
         self.chunks: list = []
         self.dirty: list[int] = []
-        self.new_current: dict[int, tuple] = {}  # stage index -> (columns, current [n, K, N])
+        self.new_sums: dict[int, torch.Tensor] = {}  # stage index -> output summed over its senders [K, N]
         self.naturals: dict[int, torch.Tensor] = {}
         self.new_qkv: dict[int, torch.Tensor] = {}
         self.values: list[float] | None = None
@@ -68,7 +70,7 @@ class ForwardPass:
             return self.values
         finally:
             self.naturals.clear()
-            self.new_current.clear()
+            self.new_sums.clear()
             self.chunks.clear()
             self.new_qkv.clear()
 
@@ -81,16 +83,19 @@ class ForwardPass:
         below = self.dirty_below(mask_rows.shape[-1])
         return mask_rows[..., below].any(-1) if below else np.zeros(mask_rows.shape[:-1], dtype=bool)
 
-    def current_outputs(self, stage: Stage) -> torch.Tensor:
-        """The stage's sender outputs as they are now, [n, K or 1, N]."""
-        if stage.index in self.new_current:
-            return self.new_current[stage.index][1]
-        return (self.ablated.senders[stage.span] + self.reference.deltas[stage.span]).unsqueeze(1)
+    def stage_sum(self, stage: Stage, n_variants: int) -> torch.Tensor:
+        """The stage's sender outputs as they are now, summed over its senders (a layer's heads), [K or
+        n_variants, N]. A recomputed stage's sum was taken when it was recomputed, from the same tensor."""
+        if stage.index in self.new_sums:
+            return self.new_sums[stage.index]
+        outputs = (self.ablated.senders[stage.span] + self.reference.deltas[stage.span]).unsqueeze(1)
+        outputs = outputs.expand(len(stage.columns), n_variants, self.shape.flat_size)
+        return outputs.sum(0) if stage.kind is StageKind.ATTN else outputs[0]
 
-    def attention_output(self, layer: int, heads: torch.Tensor) -> torch.Tensor:
-        """The sum of a layer's heads plus the output bias, [K or 1, N]."""
+    def attention_output(self, layer: int, heads_sum: torch.Tensor) -> torch.Tensor:
+        """A layer's heads, summed, plus the output bias, [K or 1, N]."""
         shape = self.shape
-        return heads.sum(0) + self.weights.b_O[layer].reshape(1, shape.d_model).expand(shape.rows, shape.d_model).reshape(shape.flat_size)
+        return heads_sum + self.weights.b_O[layer].reshape(1, shape.d_model).expand(shape.rows, shape.d_model).reshape(shape.flat_size)
 
     def natural(self, index: int) -> torch.Tensor:
         """The natural residual stream at stage `index`'s input, [K or 1, N]: stage index-1's plus what the
@@ -106,12 +111,11 @@ class ForwardPass:
             for stage in stages:
                 if not stage.columns or not low <= stage.columns[0] < high:
                     continue
-                outputs = self.current_outputs(stage).expand(len(stage.columns), self.n_variants, self.shape.flat_size)
                 if stage.kind is StageKind.ATTN:
                     if not self.weights.post_norm:  # with post-norms the heads reach the residual stream through their norm
-                        stream = stream + self.attention_output(stage.layer, outputs)
+                        stream = stream + self.attention_output(stage.layer, self.stage_sum(stage, self.n_variants))
                 else:
-                    stream = stream + outputs[0]
+                    stream = stream + self.stage_sum(stage, self.n_variants)
         self.naturals[index] = stream
         return stream
 
@@ -126,7 +130,7 @@ class ForwardPass:
             reference_mask[..., dirty] = False
         mask_on_device = shape.to_device(reference_mask.reshape(n_rows * n_variants, n_below), shape.dtype)
         out = (mask_on_device @ deltas[:n_below]).view(n_rows, n_variants, -1)
-        for columns, _, delta in self.chunks:
+        for columns, delta in self.chunks:
             keep = [i for i, column in enumerate(columns) if column < n_below]
             if not keep:
                 continue
@@ -139,10 +143,11 @@ class ForwardPass:
             out = out + torch.bmm(chunk_mask, delta.transpose(0, 1)).transpose(0, 1)
         return ablated.unsqueeze(1) + out
 
-    def record(self, stage: Stage, columns: list[int], current: torch.Tensor, delta: torch.Tensor, full: torch.Tensor) -> None:
-        """Recomputed senders: for the stages downstream and the natural residual stream."""
-        self.chunks.append((columns, current, delta))
-        self.new_current[stage.index] = (stage.columns, full)
+    def record(self, stage: Stage, columns: list[int], delta: torch.Tensor, summed: torch.Tensor) -> None:
+        """Recomputed senders: their deltas for the stages downstream, the stage's sum for the natural
+        residual stream. Their outputs themselves are not kept past their stage."""
+        self.chunks.append((columns, delta))
+        self.new_sums[stage.index] = summed
         self.dirty = sorted(self.dirty + columns)
 
     # ---------------------------------------------------------------- attention
@@ -231,7 +236,7 @@ class ForwardPass:
             full[heads_t] = result
         else:
             full = result
-        self.record(stage, columns, result, result - self.ablated.senders[stage.span][heads_t].unsqueeze(1), full)
+        self.record(stage, columns, result - self.ablated.senders[stage.span][heads_t].unsqueeze(1), full.sum(0))
         self.new_qkv[layer] = qkv
 
     # ---------------------------------------------------------------- the post-norm, the MLP and the output
@@ -264,7 +269,7 @@ class ForwardPass:
             inputs = self.mix(mask, self.single_ablated(stage).unsqueeze(0), at_positions=at_positions)[0]  # [K, n]
         if not patched.all():
             if stage.kind is StageKind.POST:  # the post-attention norm's unpatched input: the layer's heads as they are now
-                natural = self.attention_output(stage.layer, self.current_outputs(self.layout.attn_stage[stage.layer]))
+                natural = self.attention_output(stage.layer, self.stage_sum(self.layout.attn_stage[stage.layer], 1))
             else:
                 natural = self.natural(stage.index)
             if at_positions:
@@ -285,7 +290,7 @@ class ForwardPass:
         function = self.weights.mlp if stage.kind is StageKind.MLP else self.weights.post_attention
         out = function(stage.layer, inputs.reshape(n_variants * shape.rows, shape.d_model)).view(1, n_variants, shape.flat_size)
         column = stage.columns[0]
-        self.record(stage, [column], out, out - self.ablated.senders[column].view(1, 1, shape.flat_size), out)
+        self.record(stage, [column], out - self.ablated.senders[column].view(1, 1, shape.flat_size), out[0])
 
     def output(self, stage: Stage) -> None:
         """The unembedding at the read positions, and the metric on each variant's logits."""
@@ -307,7 +312,7 @@ class ForwardPass:
         """Make the (single) variant just evaluated the reference state."""
         reference, layout = self.reference, self.layout
         naturals = [self.natural(i)[0].clone() if i > 0 else reference.naturals[0] for i in range(len(layout.stages))]
-        for columns, _, delta in self.chunks:
+        for columns, delta in self.chunks:
             reference.deltas[self.shape.to_device(columns)] = delta[:, 0]
         reference.deltas_at_positions = self.parts.at_positions(reference.deltas)
         for layer, qkv in self.new_qkv.items():
