@@ -10,6 +10,9 @@ resident memory 13.5 GiB with glibc's default and 11.2 GiB with a 4 MiB threshol
 `ACDC_TUI_MALLOC=mmap`); on the medium fixture `MALLOC_MMAP_THRESHOLD_=1048576` made the run 3.1x slower. The trade is the user's: off by default, `ACDC_TUI_MALLOC=mmap` sets
 4 MiB for runs whose activations [batch, pos, d_model] are 1 MiB or more on the CPU (on a machine
 short of memory). A `MALLOC_MMAP_THRESHOLD_` of the user's own wins.
+(Those peaks were measured before the fast engine freed each forward's tensors at its return; with
+that and `trim_now_and_then` below, the same run peaks at 1.38x its after-setup memory on the
+default allocator: docs/cost.md.)
 """
 
 from __future__ import annotations

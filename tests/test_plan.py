@@ -36,6 +36,17 @@ def test_plan_json_counts_gpt2_small_graph_exactly(gpt2_shaped_dir, capsys):
     assert 0 < lo < hi <= plan["seconds_all_edges"]
 
 
+def test_typical_range_runs_from_the_cheapest_layer_to_each_layers_own_cost():
+    from acdc_tui.runs.cost import typical_range
+
+    layers = {1: {"edges": 100, "receivers": 5, "seconds_per_tested_edge": 0.5}, 0: {"edges": 20, "receivers": 5, "seconds_per_tested_edge": 2.0},
+              -1: {"edges": 0, "receivers": 0}}
+    low, high = typical_range(layers)
+    assert low == pytest.approx((15 + 15) * 0.5)  # 3 tests per receiver, at the cheapest layer's cost
+    assert high == pytest.approx(60 * 0.5 + 20 * 2.0)  # 12 per receiver, at most the layer's edges, each at its own cost
+    assert typical_range({}) == (0.0, 0.0)
+
+
 def test_plan_edge_count_matches_the_graph(small_task_dir, capsys):
     import orjson
 

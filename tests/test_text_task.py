@@ -129,6 +129,19 @@ def test_rows_are_checked_before_the_model_loads(gpt2_dir, tmp_path, capsys):
     assert code != 0 and len(lines) == 1 and ":1: answer ' Mary John' is 2 tokens" in lines[0]
 
 
+def test_a_metric_the_corruption_cannot_move_is_refused_in_one_line(gpt2_dir, tmp_path, capsys):
+    """An answer equal to its distractor: logit_diff is 0 on any input, every Δ would be 0 and ACDC would
+    remove every edge. Refused before the run, nothing written; the same rows with a real distractor run."""
+    d = _task_with_rows(gpt2_dir[0], tmp_path, [_line(wrong=" Mary"), _line(wrong=" Mary")])
+    out, journal = tmp_path / "c.json", tmp_path / "j.acdc"
+    code, lines = _errors(capsys, "--task-dir", str(d), "--metric", "logit_diff", "--out", str(out), "--journal", str(journal))
+    assert code == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("acdc-tui: error: the metric reads the same value on the clean and the corrupted data (0)"), lines[0]
+    assert not out.exists() and not journal.exists()
+    code, _ = _errors(capsys, "--task-dir", str(gpt2_dir[0]), "--metric", "logit_diff", "--out", str(out), "--journal", str(journal))
+    assert code == 0 and out.exists()
+
+
 def test_many_problems_are_capped(gpt2_dir, tmp_path, capsys):
     d = _task_with_rows(gpt2_dir[0], tmp_path, ["{"] * 30)
     code, lines = _errors(capsys, "--task-dir", str(d), "--out", str(tmp_path / "c.json"))

@@ -33,14 +33,6 @@ FORWARD_UNITS = 1.5  # one evaluation's working set on top (activations of every
 # run about 3-8 tests per receiver (300-670 per layer, 86 receivers), every edge of a small model's
 # lower layers. The typical range: between 3 and 12 tests per receiver per layer, at most its edges.
 TYPICAL_TESTS_PER_RECEIVER = (3, 12)
-# A test from the clean state (what calibration times) is not what a run's tests cost: where the circuit
-# stays dense, downstream receivers are patched and every recomputed row mixes its senders' deltas (mlp3,
-# 77% of edges kept: 1.3-4.6x the clean state's cost per layer, quiet machine); where most downstream
-# edges are gone, less is recomputed (gpt2-narrow's upper layers: 0.2-0.4x). Measured run time over the
-# clean calibration on a quiet machine: mlp3 2.3x, medium 1.6x, gpt2-narrow 0.78x (benchmarks/plan_check.py,
-# docs/cost.md); this factor, between them, multiplies the fast engine's calibrated cost per layer. Empirical,
-# from those three fixtures; the JSON keeps the clean figure too (`seconds_per_tested_edge_clean`).
-RUN_STATE_FACTOR = 1.3
 MEMORY_ENV = "ACDC_TUI_MEMORY_LIMIT"
 _UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 2**10, "kib": 2**10, "m": 2**20, "mb": 2**20, "mib": 2**20, "g": 2**30, "gb": 2**30, "gib": 2**30, "t": 2**40, "tb": 2**40, "tib": 2**40}
 
@@ -250,20 +242,30 @@ def calibrate(exp, plan: Plan, per_layer: int = 3) -> Plan:
             for e in picks:
                 one(e)
             sync()
-            clean_cost = (time.perf_counter() - start) / len(picks)
-            cost = clean_cost * (RUN_STATE_FACTOR if fast else 1.0)  # the plain engine costs the same in every state
+            cost = (time.perf_counter() - start) / len(picks)
             plan.calibration_evaluations += len(picks)
-            row = plan.layers.setdefault(layer, {"nodes": 0, "edges": len(edges)})
-            row["seconds_per_tested_edge"], row["seconds_per_tested_edge_clean"] = cost, clean_cost
+            plan.layers.setdefault(layer, {"nodes": 0, "edges": len(edges)})["seconds_per_tested_edge"] = cost
             total_edges += len(edges)
             total_seconds += cost * len(edges)
     plan.seconds_all_edges = total_seconds
     plan.seconds_per_tested_edge = total_seconds / total_edges if total_edges else None
-    plan.seconds_typical = tuple(
-        sum(min(row["edges"], k * row.get("receivers", 0)) * row.get("seconds_per_tested_edge", 0.0) for row in plan.layers.values() if row.get("edges"))
-        for k in TYPICAL_TESTS_PER_RECEIVER
-    )
+    plan.seconds_typical = typical_range(plan.layers)
     return plan
+
+
+def typical_range(layers: dict[int, dict]) -> tuple[float, float]:
+    """Seconds for a typical run: 3 to 12 tests per receiver in each layer (at most its edges). The high
+    end at each layer's calibrated cost, a test from the clean state, where everything downstream is
+    recomputed; the low end at the cheapest layer's, what a test costs when little downstream still
+    reads the edge (a sparse circuit: GPT-2 small's tests into layers 11-5 cost 62-106 ms in a run,
+    against 84-1,295 ms calibrated; docs/cost.md)."""
+    rows = [row for row in layers.values() if row.get("edges") and row.get("seconds_per_tested_edge") is not None]
+    if not rows:
+        return (0.0, 0.0)
+    cheapest = min(row["seconds_per_tested_edge"] for row in rows)
+    low, high = TYPICAL_TESTS_PER_RECEIVER
+    return (sum(min(row["edges"], low * row.get("receivers", 0)) * cheapest for row in rows),
+            sum(min(row["edges"], high * row.get("receivers", 0)) * row["seconds_per_tested_edge"] for row in rows))
 
 
 def make_plan(task, settings, limit: int | None, calibrate_per_layer: int = 3) -> Plan:

@@ -64,6 +64,30 @@ def check_meaningful(task: Any, settings: Settings) -> None:
         raise UserError("the corrupted tokens are identical to the clean ones: patching would change nothing (every Δ 0, every edge removed); give corrupted data that differ, or use --zero-ablation or --mean-ablation")
 
 
+def check_metric_moves(task: Any, metric, settings: Settings) -> None:
+    """A metric that reads the same value on the clean and on the corrupted data (an answer equal to
+    its distractor, a position the corruption cannot reach) gives every edge a Δ of 0 at most: ACDC
+    would remove everything and report a meaningless empty circuit. So would a metric that is not a
+    finite number. Both refused in one line before the run; one forward pass on the corrupted data."""
+    import math
+
+    import torch
+
+    from acdc_tui.core.errors import UserError
+    from acdc_tui.models import backend
+
+    if settings.zero_ablation or settings.mean_ablation or getattr(task, "scramble_patch_positions", False):
+        return
+    with torch.inference_mode():
+        clean = float(metric(backend.logits(task.model, task.clean)))
+        corrupted = float(metric(backend.logits(task.model, task.corrupted)))
+    if not (math.isfinite(clean) and math.isfinite(corrupted)):
+        raise UserError(f"the metric is not a finite number (clean {clean}, corrupted {corrupted}): check the model's weights and the metric's inputs")
+    if abs(clean - corrupted) <= 1e-12 * max(1.0, abs(clean)):
+        raise UserError(f"the metric reads the same value on the clean and the corrupted data ({clean + 0.0:.6g}): no edge could change it, and ACDC would "
+                        "remove every edge; check what it reads (answer and distractor tokens, the positions) or give corrupted data that change it")
+
+
 def prepare(task: Any, settings: Settings) -> Experiment:
     """Build the graph and engine for `task`, and a run with the settings' pins and force-prunes queued."""
     from acdc_tui.core.errors import UserError
@@ -88,6 +112,7 @@ def prepare(task: Any, settings: Settings) -> Experiment:
 
     spec = Prefilter.parse(settings.prefilter) if settings.prefilter is not None else None
     metric_name, metric = task.metric(settings.metric)
+    check_metric_moves(task, metric, settings)
     ablation = {"zero_ablation": settings.zero_ablation, "mean_ablation": settings.mean_ablation}
     engine = engine_class(settings.engine)(
         task.model,

@@ -67,7 +67,7 @@ def render(plan, name: str) -> str:
                  f"available {fmt_bytes(plan.memory_available)} ({plan.memory_source})")
     if plan.seconds_per_tested_edge is not None:
         lo, hi = plan.seconds_typical
-        lines.append(f"time: {plan.seconds_per_tested_edge * 1000:.2f} ms per tested edge (mean over the graph's edges; {plan.calibration_evaluations} evaluations timed from the clean state, times a run-state factor: docs/cost.md); "
+        lines.append(f"time: {plan.seconds_per_tested_edge * 1000:.2f} ms per tested edge (mean over the graph's edges, {plan.calibration_evaluations} evaluations timed); "
                      f"every edge tested {format_duration(plan.seconds_all_edges)}; typical run {format_duration(lo)} to {format_duration(hi)}")
     if not plan.fits:
         lines.append(plan.advice)
