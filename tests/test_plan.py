@@ -47,6 +47,18 @@ def test_typical_range_runs_from_the_cheapest_layer_to_each_layers_own_cost():
     assert typical_range({}) == (0.0, 0.0)
 
 
+def test_calibration_spans_the_model_first_and_interpolates_what_the_budget_left_out(gpt2_shaped_dir, capsys):
+    from acdc_tui.runs.cost import bisection_order, interpolate
+
+    order = bisection_order(list(range(11, -1, -1)))
+    assert order[:3] == [11, 0, 6] and sorted(order) == list(range(12))
+    assert interpolate({11: 1.0, 0: 12.0}, list(range(12))) == {layer: pytest.approx(12.0 - layer) for layer in range(12)}
+    assert interpolate({5: 2.0}, [7, 5, 3]) == {7: 2.0, 5: 2.0, 3: 2.0}
+    rc, plan, _ = _plan(capsys, "--task-dir", str(gpt2_shaped_dir), "--json", "--calibrate", "1")
+    timed = {int(layer) for layer, row in plan["layers"].items() if row.get("timed")}
+    assert {0, 11} <= timed  # the top and bottom layers are always timed; the rest within the budget
+
+
 def test_plan_edge_count_matches_the_graph(small_task_dir, capsys):
     import orjson
 

@@ -205,11 +205,46 @@ def predict(task, graph, settings, limit: int | None) -> Plan:
     return plan
 
 
-def calibrate(exp, plan: Plan, per_layer: int = 3) -> Plan:
-    """Time `per_layer` real evaluations of edges into each layer's receivers; measure the memory after setup and after them."""
+CALIBRATION_BUDGET_S = 5.0  # seconds of timed evaluations, after which the layers not timed are interpolated
+
+
+def bisection_order(layers: list[int]) -> list[int]:
+    """The top and bottom layers first, then midpoints, so that a budget cut short still spans the model."""
+    if len(layers) <= 2:
+        return list(layers)
+    order, spans = [layers[0], layers[-1]], [(0, len(layers) - 1)]
+    while spans:
+        low, high = spans.pop(0)
+        if high - low < 2:
+            continue
+        middle = (low + high) // 2
+        order.append(layers[middle])
+        spans += [(low, middle), (middle, high)]
+    return order
+
+
+def interpolate(costs: dict[int, float], layers: list[int]) -> dict[int, float]:
+    """Every layer's cost: timed ones as they are, the others linear between the nearest timed layers (a
+    test's cost from the clean state grows about linearly with the layers below the output: GPT-2 small
+    84 ms at layer 11 to 2,301 ms at layer 0, in even steps)."""
+    timed = sorted(costs)
+    out = {}
+    for layer in layers:
+        below = max((t for t in timed if t <= layer), default=None)
+        above = min((t for t in timed if t >= layer), default=None)
+        if below is None or above is None or below == above:
+            out[layer] = costs[below if below is not None else above]
+        else:
+            share = (layer - below) / (above - below)
+            out[layer] = costs[below] + share * (costs[above] - costs[below])
+    return out
+
+
+def calibrate(exp, plan: Plan, per_layer: int = 3, budget_s: float = CALIBRATION_BUDGET_S) -> Plan:
+    """Time up to `per_layer` real evaluations of edges into each layer's receivers, the top and bottom layers
+    first and then midpoints, until `budget_s` is spent; the layers not timed are interpolated."""
     import torch
 
-    from acdc_tui.core.graph import Node  # noqa: F401  (receivers are graph nodes)
     from acdc_tui.runs.progress import edge_layer
 
     engine, graph = exp.run.engine, exp.graph
@@ -231,24 +266,30 @@ def calibrate(exp, plan: Plan, per_layer: int = 3) -> Plan:
         if cuda:
             torch.cuda.synchronize()
 
+    layers = sorted(by_layer, reverse=True)
+    timed: dict[int, float] = {}
     with torch.inference_mode():
-        one(by_layer[max(by_layer)][0])  # warm-up (first-call allocations, kernel choice)
+        one(by_layer[layers[0]][0])  # warm-up (first-call allocations, kernel choice)
         sync()
-        total_edges, total_seconds = 0, 0.0
-        for layer in sorted(by_layer, reverse=True):
+        began = time.perf_counter()
+        for layer in bisection_order(layers):
+            if len(timed) >= 2 and time.perf_counter() - began > budget_s:
+                break
             edges = by_layer[layer]
             picks = [edges[(i * len(edges)) // per_layer] for i in range(min(per_layer, len(edges)))]
             start = time.perf_counter()
             for e in picks:
                 one(e)
             sync()
-            cost = (time.perf_counter() - start) / len(picks)
+            timed[layer] = (time.perf_counter() - start) / len(picks)
             plan.calibration_evaluations += len(picks)
-            plan.layers.setdefault(layer, {"nodes": 0, "edges": len(edges)})["seconds_per_tested_edge"] = cost
-            total_edges += len(edges)
-            total_seconds += cost * len(edges)
-    plan.seconds_all_edges = total_seconds
-    plan.seconds_per_tested_edge = total_seconds / total_edges if total_edges else None
+    costs = interpolate(timed, layers)
+    for layer in layers:
+        row = plan.layers.setdefault(layer, {"nodes": 0, "edges": len(by_layer[layer])})
+        row["seconds_per_tested_edge"], row["timed"] = costs[layer], layer in timed
+    total_edges = sum(len(by_layer[layer]) for layer in layers)
+    plan.seconds_all_edges = sum(costs[layer] * len(by_layer[layer]) for layer in layers)
+    plan.seconds_per_tested_edge = plan.seconds_all_edges / total_edges if total_edges else None
     plan.seconds_typical = typical_range(plan.layers)
     return plan
 

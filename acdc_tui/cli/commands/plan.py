@@ -60,14 +60,15 @@ def render(plan, name: str) -> str:
         row = plan.layers[layer]
         label = "input" if layer == -1 else str(layer)  # the output is in the last layer
         cost = row.get("seconds_per_tested_edge")
-        lines.append(f"  {label:>5}  {row.get('nodes', 0):>6}  {row.get('edges', 0):>12}  {'-' if cost is None else f'{cost * 1000:10.2f} ms':>15}  "
+        mark = "~" if row.get("timed") is False else " "  # interpolated between the layers timed
+        lines.append(f"  {label:>5}  {row.get('nodes', 0):>6}  {row.get('edges', 0):>12}  {'-' if cost is None else mark + f'{cost * 1000:.2f} ms':>15}  "
                      f"{'-' if cost is None else format_duration(cost * row.get('edges', 0)):>9}")
     how = "measured after setup and a few evaluations" if plan.memory_measured else "predicted from the shapes"
     lines.append(f"memory: model {fmt_bytes(plan.model_bytes)}, engine {fmt_bytes(plan.engine_bytes)}, peak {fmt_bytes(plan.memory_peak_bytes)} ({how}); "
                  f"available {fmt_bytes(plan.memory_available)} ({plan.memory_source})")
     if plan.seconds_per_tested_edge is not None:
         lo, hi = plan.seconds_typical
-        lines.append(f"time: {plan.seconds_per_tested_edge * 1000:.2f} ms per tested edge (mean over the graph's edges, {plan.calibration_evaluations} evaluations timed); "
+        lines.append(f"time: {plan.seconds_per_tested_edge * 1000:.2f} ms per tested edge (mean over the graph's edges, {plan.calibration_evaluations} evaluations timed from the clean state; ~ interpolated); "
                      f"every edge tested {format_duration(plan.seconds_all_edges)}; typical run {format_duration(lo)} to {format_duration(hi)}")
     if not plan.fits:
         lines.append(plan.advice)
