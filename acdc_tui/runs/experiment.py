@@ -65,10 +65,11 @@ def check_meaningful(task: Any, settings: Settings) -> None:
 
 
 def check_metric_moves(task: Any, metric, settings: Settings) -> None:
-    """A metric that reads the same value on the clean and on the corrupted data (an answer equal to
-    its distractor, a position the corruption cannot reach) gives every edge a Δ of 0 at most: ACDC
-    would remove everything and report a meaningless empty circuit. So would a metric that is not a
-    finite number. Both refused in one line before the run; one forward pass on the corrupted data."""
+    """A metric that reads the same value on the corrupted data as on the clean data says the
+    corruption changes nothing the task measures (an answer equal to its distractor, a read position
+    the corruption cannot reach: then every Δ is 0 and ACDC removes every edge, a meaningless empty
+    circuit). A metric that is not a finite number means nothing either. Both refused in one line
+    before the run; it costs one forward pass on the corrupted data."""
     import math
 
     import torch
