@@ -19,7 +19,7 @@ from rich.markup import escape
 from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal, Vertical
-from textual.widgets import Footer, Sparkline, Static, TabbedContent, TabPane, Tree
+from textual.widgets import Sparkline, Static, TabbedContent, TabPane, Tree
 from textual.worker import get_current_worker
 
 from acdc_tui.core.errors import UserError
@@ -36,6 +36,7 @@ from acdc_tui.ui.state import ExplorerState
 from acdc_tui.ui.time_travel import TimeTravelMixin
 from acdc_tui.ui.widgets.bars import StatusBar, TitleBar, status_text
 from acdc_tui.ui.widgets.circuit_view import CircuitView
+from acdc_tui.ui.widgets.key_bar import KeyBar
 from acdc_tui.ui.widgets.decision_log import DecisionLog
 from acdc_tui.ui.widgets.details import Details
 from acdc_tui.ui.widgets.edge_table import EdgeTable
@@ -91,7 +92,7 @@ class ExplorerApp(RunCommandsMixin, ExportMixin, FindMixin, TimeTravelMixin, App
         yield TitleBar(self.description or "acdc-tui", id="title")
         yield Static(f"Loading {self.description or 'the task'} …  (TransformerLens takes a few seconds to import)", id="loading")
         yield StatusBar(status_text(None, "loading"), id="status")
-        yield Footer()
+        yield KeyBar()
 
     async def on_mount(self) -> None:
         if self.circuit is not None:

@@ -6,7 +6,9 @@ from pathlib import Path
 
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Label, OptionList
+from textual.widgets import Label, OptionList
+
+from acdc_tui.ui.widgets.key_bar import KeyBar
 
 
 class RunChooser(App[Path | None]):
@@ -21,7 +23,7 @@ class RunChooser(App[Path | None]):
     def compose(self) -> ComposeResult:
         yield Label(f"{len(self.runs)} runs are live. Attach to which? (most recently active first; enter: attach, esc: cancel)")
         yield OptionList(*[line for _, line in self.runs], id="runs")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#runs", OptionList).highlighted = 0
