@@ -33,12 +33,13 @@ class Task:
     description: str = ""
     config: dict = field(default_factory=dict)
 
-    def metric(self, name: str | None = None) -> tuple[str, Metric]:
-        """The named metric (default the task's), measured against the clean model's outputs."""
+    def metric(self, name: str | None = None, clean_logits: torch.Tensor | None = None) -> tuple[str, Metric]:
+        """The named metric (default the task's), measured against the clean model's outputs
+        (`clean_logits` when the caller has them already)."""
         name = name or self.default_metric
         if name not in self.metrics:
             raise UserError(f"unknown metric {name!r} for task {self.name}: choose one of {', '.join(sorted(self.metrics))}")
-        return name, Metric.of(self.metrics[name](backend.logits(self.model, self.clean)))
+        return name, Metric.of(self.metrics[name](backend.logits(self.model, self.clean) if clean_logits is None else clean_logits))
 
 
 def check_tokens(tokens: torch.Tensor, model, what: str) -> torch.Tensor:

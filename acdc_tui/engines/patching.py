@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import torch
 
+from acdc_tui import allocator, threads
 from acdc_tui.core.ablation import Ablation  # noqa: F401  (defined in the core: the run recipe names it without torch)
 from acdc_tui.core.architecture import NodeKind, hook_name
 from acdc_tui.core.errors import UserError
@@ -73,6 +74,15 @@ def ablated_activations(
 def per_position_mean(x: torch.Tensor) -> torch.Tensor:
     """[batch, pos, ...] -> the same shape, each row the batch's mean at its position."""
     return x.mean(0, keepdim=True).expand_as(x).contiguous()
+
+
+def engine_start(model, tokens: torch.Tensor, patch_tokens: torch.Tensor | None, zero_ablation: bool, mean_ablation: bool) -> torch.Tensor:
+    """What an engine does first: the patch run's tokens (`patch_data`), and torch's threads and the
+    allocator fitted to the size of the work (activations of batch x positions x d_model)."""
+    patch_tokens = patch_data(tokens, patch_tokens, zero_ablation, mean_ablation)
+    threads.fit_to_work(tokens.numel() * model.cfg.d_model, tokens.device.type)
+    allocator.fit_to_work(tokens.numel() * model.cfg.d_model * 4, tokens.device.type)  # float32 bytes or more
+    return patch_tokens
 
 
 def patch_data(tokens: torch.Tensor, patch_tokens: torch.Tensor | None, zero_ablation: bool, mean_ablation: bool = False) -> torch.Tensor:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from acdc_tui import allocator, threads
 from acdc_tui.core.graph import Absent, ComputationalGraph, EdgeType, Node
 from acdc_tui.core.metrics import Metric
-from acdc_tui.engines.patching import ablated_activations, index_of, patch_data, writer_hooks
+from acdc_tui.engines.patching import ablated_activations, engine_start, index_of, writer_hooks
 from acdc_tui.models import backend
 
 
@@ -31,9 +30,7 @@ class PlainEngine:
         scramble_positions: bool = False,
         mean_ablation: bool = False,
     ) -> None:
-        patch_tokens = patch_data(tokens, patch_tokens, zero_ablation, mean_ablation)
-        threads.fit_to_work(tokens.numel() * model.cfg.d_model, tokens.device.type)
-        allocator.fit_to_work(tokens.numel() * model.cfg.d_model * 4, tokens.device.type)  # float32 bytes or more
+        patch_tokens = engine_start(model, tokens, patch_tokens, zero_ablation, mean_ablation)
         self.model, self.graph, self.tokens, self.metric = model, graph, tokens, metric
         self.ablated = ablated_activations(model, graph, patch_tokens, zero_ablation, scramble_positions, mean_ablation)
         self.writers = writer_hooks(graph)

@@ -57,21 +57,23 @@ def fmt_bytes(n: float | None) -> str:
     return f"{int(n)} B"
 
 
-def process_rss() -> int | None:
-    """This process's resident memory in bytes (Linux), else None."""
+def _status_bytes(field: str) -> int | None:
+    """A size field of /proc/self/status (Linux: kiB there) in bytes, else None."""
     try:
-        m = re.search(r"VmRSS:\s+(\d+)", Path("/proc/self/status").read_text())
+        m = re.search(rf"{field}:\s+(\d+)", Path("/proc/self/status").read_text())
     except OSError:
         return None
     return int(m.group(1)) * 1024 if m else None
+
+
+def process_rss() -> int | None:
+    """This process's resident memory in bytes (Linux), else None."""
+    return _status_bytes("VmRSS")
 
 
 def process_peak() -> int | None:
-    try:
-        m = re.search(r"VmHWM:\s+(\d+)", Path("/proc/self/status").read_text())
-    except OSError:
-        return None
-    return int(m.group(1)) * 1024 if m else None
+    """This process's peak resident memory in bytes (Linux), else None."""
+    return _status_bytes("VmHWM")
 
 
 def reset_peak() -> None:

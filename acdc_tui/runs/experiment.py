@@ -50,6 +50,11 @@ class Experiment:
     prefiltered: tuple[Edge, ...] = ()  # removed untested by the prefilter, in every run of the experiment
 
 
+def patches_with_corrupted(task: Any, settings: Settings) -> bool:
+    """Whether ablated values come from the corrupted data as they are (not zeros, means or scrambled positions)."""
+    return not (settings.zero_ablation or settings.mean_ablation or getattr(task, "scramble_patch_positions", False))
+
+
 def check_meaningful(task: Any, settings: Settings) -> None:
     """Corrupted data identical to clean: patching changes nothing, every Δ is 0 and every edge is
     removed. Refused in one line before the run (zero and mean ablation do not patch with them)."""
@@ -57,19 +62,19 @@ def check_meaningful(task: Any, settings: Settings) -> None:
 
     from acdc_tui.core.errors import UserError
 
-    if settings.zero_ablation or settings.mean_ablation or getattr(task, "scramble_patch_positions", False):
+    if not patches_with_corrupted(task, settings):
         return
     clean, corrupted = getattr(task, "clean", None), getattr(task, "corrupted", None)
     if isinstance(clean, torch.Tensor) and isinstance(corrupted, torch.Tensor) and clean.shape == corrupted.shape and torch.equal(clean, corrupted):
         raise UserError("the corrupted tokens are identical to the clean ones: patching would change nothing (every Δ 0, every edge removed); give corrupted data that differ, or use --zero-ablation or --mean-ablation")
 
 
-def check_metric_moves(task: Any, metric, settings: Settings) -> None:
+def check_metric_moves(task: Any, metric, clean_logits, settings: Settings) -> None:
     """A metric that reads the same value on the corrupted data as on the clean data says the
     corruption changes nothing the task measures (an answer equal to its distractor, a read position
     the corruption cannot reach: then every Δ is 0 and ACDC removes every edge, a meaningless empty
     circuit). A metric that is not a finite number means nothing either. Both refused in one line
-    before the run; it costs one forward pass on the corrupted data."""
+    before the run; it costs one forward pass on the corrupted data (`clean_logits`: the clean run's)."""
     import math
 
     import torch
@@ -77,10 +82,10 @@ def check_metric_moves(task: Any, metric, settings: Settings) -> None:
     from acdc_tui.core.errors import UserError
     from acdc_tui.models import backend
 
-    if settings.zero_ablation or settings.mean_ablation or getattr(task, "scramble_patch_positions", False):
+    if not patches_with_corrupted(task, settings):
         return
     with torch.inference_mode():
-        clean = float(metric(backend.logits(task.model, task.clean)))
+        clean = float(metric(clean_logits))
         corrupted = float(metric(backend.logits(task.model, task.corrupted)))
     if not (math.isfinite(clean) and math.isfinite(corrupted)):
         raise UserError(f"the metric is not a finite number (clean {clean}, corrupted {corrupted}): check the model's weights and the metric's inputs")
@@ -112,8 +117,12 @@ def prepare(task: Any, settings: Settings) -> Experiment:
     from acdc_tui.runs.prefilter import Prefilter, prefiltered_edges  # attribution needs torch's autograd: only here
 
     spec = Prefilter.parse(settings.prefilter) if settings.prefilter is not None else None
-    metric_name, metric = task.metric(settings.metric)
-    check_metric_moves(task, metric, settings)
+    from acdc_tui.models import backend
+
+    clean_logits = backend.logits(task.model, task.clean)  # for the metric and its check: one clean forward
+    metric_name, metric = task.metric(settings.metric, clean_logits)
+    check_metric_moves(task, metric, clean_logits, settings)
+    del clean_logits
     ablation = {"zero_ablation": settings.zero_ablation, "mean_ablation": settings.mean_ablation}
     engine = engine_class(settings.engine)(
         task.model,

@@ -33,7 +33,7 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
-from acdc_tui import allocator, threads
+from acdc_tui import allocator
 from acdc_tui.core.architecture import NodeKind, hook_name
 from acdc_tui.core.graph import Absent, ComputationalGraph, Node
 from acdc_tui.core.metrics import Metric, MetricFunction
@@ -44,7 +44,7 @@ from acdc_tui.engines.fast.parts import Parts
 from acdc_tui.engines.fast.reference import AttentionRows, ReferenceState
 from acdc_tui.engines.fast.shape import Shape
 from acdc_tui.engines.fast_forward import Weights, unsupported_reason
-from acdc_tui.engines.patching import ablated_activations, patch_data
+from acdc_tui.engines.patching import ablated_activations, engine_start
 from acdc_tui.engines.plain import PlainEngine
 from acdc_tui.models import backend
 
@@ -75,9 +75,7 @@ class FastEngine:
         width: int | None = None,
         mean_ablation: bool = False,
     ) -> None:
-        patch_tokens = patch_data(tokens, patch_tokens, zero_ablation, mean_ablation)
-        threads.fit_to_work(tokens.numel() * model.cfg.d_model, tokens.device.type)
-        allocator.fit_to_work(tokens.numel() * model.cfg.d_model * 4, tokens.device.type)  # float32 bytes or more
+        patch_tokens = engine_start(model, tokens, patch_tokens, zero_ablation, mean_ablation)
         self.model, self.graph, self.tokens, self.metric = model, graph, tokens, metric
         self.fallback: PlainEngine | None = None
         self.fallback_reason = unsupported_reason(model)
