@@ -1,18 +1,23 @@
-"""Opt-in (`ACDC_TUI_MALLOC=mmap`): large CPU tensors go straight back to the system when freed (glibc).
+"""glibc's allocator fitted to the run (CPU): `fit_to_work` once the engine knows its activations'
+size, `trim_now_and_then` after each evaluation.
 
 glibc serves allocations below its mmap threshold from its heap, and raises that threshold (up to
-32 MiB) each time a larger block is freed; the fast engine's activation-sized tensors (2.2 to 80 MiB
-at GPT-2 scale) change size from one evaluation to the next, so the heap can fragment and keep what
-was freed. A fixed threshold (which also stops the raising) maps each block above it on its own and
-unmaps it when freed. Measured on a GPT-2-small-shaped run (IOI-sized data, τ 0.05, CPU): peak
-resident memory 13.5 GiB with glibc's default and 11.2 GiB with a 4 MiB threshold, the whole run
-1,067 s and 1,162 s (9% slower: `benchmarks/gpt2_scale.py --run gpt2-small` without and with
-`ACDC_TUI_MALLOC=mmap`); on the medium fixture `MALLOC_MMAP_THRESHOLD_=1048576` made the run 3.1x slower. The trade is the user's: off by default, `ACDC_TUI_MALLOC=mmap` sets
-4 MiB for runs whose activations [batch, pos, d_model] are 1 MiB or more on the CPU (on a machine
-short of memory). A `MALLOC_MMAP_THRESHOLD_` of the user's own wins.
-(Those peaks were measured before the fast engine freed each forward's tensors at its return; with
-that and `trim_now_and_then` below, the same run peaks at 1.38x its after-setup memory on the
-default allocator: docs/cost.md.)
+32 MiB) each time a larger block is freed; the heap's free top is given back to the system past a trim
+threshold that follows it. Where those moving thresholds land depends on what setup freed, so the same
+small run can serve its tensors from the heap or map, fault in and unmap them at every evaluation:
+
+* Small activations (batch x positions x d_model under 1 MiB): a steady heap, both thresholds fixed
+  (`HeapMode.STEADY`). The medium fixture's run: 18.8 s steady, 38.8 s or 18.8 s on glibc's default
+  depending on the process; mlp3 0.93 s against 1.45 s; the same kept edges and peak memory
+  (benchmarks/plan_check.py, docs/cost.md).
+* Large activations: glibc's default plus `trim_now_and_then`, which keeps a GPT-2-small-shaped run at
+  1.38x its after-setup memory (docs/cost.md). Opt-in, `ACDC_TUI_MALLOC=mmap` maps blocks of 4 MiB and
+  more on their own and unmaps them when freed (measured before the engine freed each forward's
+  tensors: 13.5 GiB peak with glibc's default, 11.2 GiB with it, the run 9% slower; on medium a 1 MiB
+  threshold made the run 3.1x slower).
+
+`ACDC_TUI_MALLOC=glibc` leaves glibc as it is; a `MALLOC_MMAP_THRESHOLD_` or `MALLOC_TRIM_THRESHOLD_`
+of the user's own wins.
 """
 
 from __future__ import annotations
@@ -22,31 +27,60 @@ import ctypes.util
 import os
 import sys
 import time
+from enum import Enum
 
 ENV = "ACDC_TUI_MALLOC"
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter number
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameter numbers
 MMAP_THRESHOLD = 4 << 20  # bytes: blocks of this size and more are mapped on their own
 MIN_ACTIVATION_BYTES = 1 << 20  # GPT-2 small with IOI-sized data: 50 x 15 x 768 x 4 B = 2.2 MiB
+STEADY_MMAP_THRESHOLD = 32 << 20  # glibc's own ceiling for its moving threshold
+STEADY_TRIM_THRESHOLD = 256 << 20  # free bytes the heap may keep at its top between evaluations
+USER_VARIABLES = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 
 
-def fit_to_work(activation_bytes: int, device: str = "cpu") -> bool:
-    """With `ACDC_TUI_MALLOC=mmap`, apply the threshold when the run's activations are large enough to fragment the heap."""
-    if os.environ.get(ENV, "").strip().lower() == "mmap" and device == "cpu" and activation_bytes >= MIN_ACTIVATION_BYTES:
-        return return_freed_memory()
-    return False
+class HeapMode(str, Enum):
+    """What `fit_to_work` did to glibc's allocator."""
+
+    GLIBC = "glibc"  # left as it is (not glibc, the GPU, the user's own setting, or ACDC_TUI_MALLOC=glibc)
+    STEADY = "steady"  # small activations: blocks up to 32 MiB from a heap that keeps its free top
+    MMAP = "mmap"  # opt-in for large activations: blocks of 4 MiB and more mapped and unmapped on their own
 
 
-def return_freed_memory() -> bool:
-    """Set glibc's mmap threshold; False where it does not apply (not Linux/glibc, or the user's own setting)."""
-    if not sys.platform.startswith("linux"):
+def chosen_mode() -> str:
+    """ACDC_TUI_MALLOC as given: '' (ours to choose), 'mmap' or 'glibc'; anything else is a UserError."""
+    from acdc_tui.core.errors import UserError
+
+    setting = os.environ.get(ENV, "").strip().lower()
+    if setting not in ("", HeapMode.MMAP.value, HeapMode.GLIBC.value):
+        raise UserError(f"{ENV}={os.environ[ENV]!r} is not an allocator setting: set it to 'mmap' (return freed memory at once) or 'glibc' (glibc as it is), or unset it")
+    return setting
+
+
+def fit_to_work(activation_bytes: int, device: str = "cpu") -> HeapMode:
+    """Fit glibc's allocator to the run's activations (float32 bytes of batch x positions x d_model).
+
+    Small activations (under 1 MiB): a steady heap. glibc's moving mmap threshold and the trim that
+    follows it leave such a run either serving its tensors from the heap or mapping, faulting in and
+    unmapping them at every evaluation, depending on what setup happened to free: the medium fixture's
+    run took 18.8 s or 38.8 s, and `plan` timed the same evaluations 2x apart from one process to the
+    next. Fixed thresholds make it the fast case every time (docs/cost.md). Large activations keep
+    glibc's default and `trim_now_and_then`, whose peak memory is measured (or, opt-in, `mmap`)."""
+    setting = chosen_mode()
+    if device != "cpu" or setting == HeapMode.GLIBC.value or any(name in os.environ for name in USER_VARIABLES):
+        return HeapMode.GLIBC
+    if activation_bytes >= MIN_ACTIVATION_BYTES:
+        return HeapMode.MMAP if setting == HeapMode.MMAP.value and _mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD) else HeapMode.GLIBC
+    if _mallopt(M_MMAP_THRESHOLD, STEADY_MMAP_THRESHOLD) and _mallopt(M_TRIM_THRESHOLD, STEADY_TRIM_THRESHOLD):
+        return HeapMode.STEADY
+    return HeapMode.GLIBC
+
+
+def _mallopt(parameter: int, value: int) -> bool:
+    """glibc's mallopt; False where it does not apply (not Linux/glibc)."""
+    libc = _glibc()
+    if not libc or not hasattr(libc, "mallopt"):
         return False
-    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
-    except (OSError, AttributeError):  # musl and others have no mallopt
-        return False
+    return bool(libc.mallopt(parameter, value))
 
 
 TRIM_INTERVAL_S = 2.0  # at most one malloc_trim every this many seconds

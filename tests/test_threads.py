@@ -70,20 +70,56 @@ def test_a_bad_thread_count_is_one_line(tmp_path):
     assert done.stderr.strip().splitlines() == ["acdc-tui: error: ACDC_TUI_THREADS='many' is not a thread count: set it to a positive whole number, or to 'torch' to keep torch's own settings"]
 
 
-def test_the_allocator_setting_is_opt_in_and_for_large_activations(monkeypatch):
-    """glibc's mmap threshold is fixed only with ACDC_TUI_MALLOC=mmap, for activations of 1 MiB or more on the CPU."""
+def test_the_allocator_mode_follows_the_activations_and_the_users_settings(monkeypatch):
+    """Small CPU activations get the steady heap; large ones glibc's default, or the mmap opt-in; the GPU,
+    ACDC_TUI_MALLOC=glibc and a MALLOC_*_THRESHOLD_ of the user's own leave glibc alone."""
     import pytest
 
     from acdc_tui import allocator
+    from acdc_tui.allocator import HeapMode
+    from acdc_tui.core.errors import UserError
 
     if not sys.platform.startswith("linux"):
         pytest.skip("glibc only")
-    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
-    monkeypatch.delenv(allocator.ENV, raising=False)
+    for name in (allocator.ENV, *allocator.USER_VARIABLES):
+        monkeypatch.delenv(name, raising=False)
     big = allocator.MIN_ACTIVATION_BYTES
-    assert allocator.fit_to_work(big) is False  # off by default
+    assert allocator.fit_to_work(big - 1) is HeapMode.STEADY
+    assert allocator.fit_to_work(big) is HeapMode.GLIBC and allocator.fit_to_work(1, "cuda") is HeapMode.GLIBC
     monkeypatch.setenv(allocator.ENV, "mmap")
-    assert allocator.fit_to_work(big) is True
-    assert allocator.fit_to_work(big - 1) is False and allocator.fit_to_work(big, "cuda") is False
-    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "4194304")  # the user's own glibc setting wins
-    assert allocator.fit_to_work(big) is False
+    assert allocator.fit_to_work(big) is HeapMode.MMAP
+    monkeypatch.setenv(allocator.ENV, "glibc")
+    assert allocator.fit_to_work(1) is HeapMode.GLIBC
+    monkeypatch.setenv(allocator.ENV, "jemalloc")
+    with pytest.raises(UserError, match="ACDC_TUI_MALLOC='jemalloc' is not an allocator setting"):
+        allocator.fit_to_work(1)
+    monkeypatch.delenv(allocator.ENV)
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "131072")  # the user's own glibc setting wins
+    assert allocator.fit_to_work(1) is HeapMode.GLIBC
+
+
+STEADY_PROBE = """
+import ctypes, torch
+from acdc_tui import allocator
+def rss():
+    return int(next(line for line in open('/proc/self/status') if line.startswith('VmRSS')).split()[1]) * 1024
+mode = allocator.fit_to_work({activation})
+block = torch.ones(2 ** 21)  # 8 MiB, every page touched
+before = rss()
+del block
+print(mode.value, (before - rss()) >> 20)
+"""
+
+
+def test_a_steady_heap_keeps_a_freed_block_that_glibc_would_unmap(tmp_path):
+    """The real allocator, in a process of its own: after the steady heap's setting an 8 MiB tensor comes
+    from the heap and stays resident when freed (the next evaluation reuses it without faulting it in
+    again); on glibc's default (large activations) it is mapped on its own and unmapped when freed."""
+    import pytest
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("glibc only")
+    steady = run_python(STEADY_PROBE.format(activation=1000), tmp_path)
+    default = run_python(STEADY_PROBE.format(activation=1 << 30), tmp_path)
+    assert steady.stdout.split() == ["steady", "0"], steady.stdout + steady.stderr
+    assert default.stdout.split() == ["glibc", "8"], default.stdout + default.stderr
