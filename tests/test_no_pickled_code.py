@@ -149,3 +149,16 @@ def test_plain_pickle_reader_allows_only_tensor_names(tmp_path):
     path.write_bytes(b"\x80\x02" + b"(" + b")" + b"\x85" * 50_000 + b".")
     with pytest.raises(UserError, match="deep"):
         load_plain_pickle(path, "x.pkl")
+
+
+def test_the_load_size_limit_is_read_from_the_environment_and_a_bad_one_is_one_line(tmp_path, monkeypatch):
+    path = tmp_path / "w.pt"
+    torch.save({"w": torch.zeros(256)}, path)
+    monkeypatch.setenv("ACDC_TUI_MAX_LOAD_BYTES", "100")
+    with pytest.raises(UserError, match=r"over the 100-byte limit \(ACDC_TUI_MAX_LOAD_BYTES\)"):
+        torch_load(path, "w.pt")
+    monkeypatch.setenv("ACDC_TUI_MAX_LOAD_BYTES", "lots")
+    with pytest.raises(UserError, match="ACDC_TUI_MAX_LOAD_BYTES='lots' is not a number of bytes"):
+        torch_load(path, "w.pt")
+    monkeypatch.delenv("ACDC_TUI_MAX_LOAD_BYTES")
+    assert torch.equal(torch_load(path, "w.pt")["w"], torch.zeros(256))

@@ -27,7 +27,7 @@ from typing import Any
 from acdc_tui.core.errors import UserError
 
 MAX_DEPTH = 200  # nesting of containers; a state dict or a reference subgraph needs fewer than 10
-MAX_BYTES = int(os.environ.get("ACDC_TUI_MAX_LOAD_BYTES", str(64 << 30)))  # far above any model we run
+MAX_BYTES = 64 << 30  # far above any model we run; ACDC_TUI_MAX_LOAD_BYTES overrides it
 MAX_PICKLE_BYTES = 1 << 30  # the pickle part of a file (tensor data lives beside it)
 
 _MARK_CONSUMERS = {"TUPLE", "LIST", "DICT", "APPENDS", "SETITEMS", "ADDITEMS", "FROZENSET", "OBJ", "INST", "POP_MARK"}
@@ -141,14 +141,24 @@ def _pickle_parts(raw: bytes, source: str) -> None:
         at = nxt
 
 
+def max_bytes() -> int:
+    """The largest file read: ACDC_TUI_MAX_LOAD_BYTES (a number of bytes), else MAX_BYTES."""
+    setting = os.environ.get("ACDC_TUI_MAX_LOAD_BYTES", "").strip()
+    if not setting:
+        return MAX_BYTES
+    if not setting.isdigit() or len(setting) > 20:
+        raise UserError(f"ACDC_TUI_MAX_LOAD_BYTES={setting[:24]!r} is not a number of bytes: set it to a whole number (e.g. 68719476736 for 64 GiB), or unset it")
+    return int(setting)
+
+
 def _read(path: str | Path, source: str) -> bytes:
     p = Path(path)
     try:
         if not p.is_file():
             raise UserError(f"{source} is not a regular file")
-        size = p.stat().st_size
-        if size > MAX_BYTES:
-            raise UserError(f"{source} is {size:,} bytes, over the {MAX_BYTES:,}-byte limit (ACDC_TUI_MAX_LOAD_BYTES)")
+        size, limit = p.stat().st_size, max_bytes()
+        if size > limit:
+            raise UserError(f"{source} is {size:,} bytes, over the {limit:,}-byte limit (ACDC_TUI_MAX_LOAD_BYTES)")
         return p.read_bytes()
     except OSError as e:
         raise UserError(f"cannot read {source}: {e.strerror or type(e).__name__}") from None
