@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 import tasks  # noqa: E402
+from acdc_tui.core.ablation import Ablation  # noqa: E402
 from acdc_tui.analysis.attribution import compare, outcomes_of_run  # noqa: E402
 from acdc_tui.analysis.sweep import parse_logspace, run_sweep  # noqa: E402
 from acdc_tui.core.events import EdgeForced, EdgeTested  # noqa: E402
@@ -48,7 +49,6 @@ CASES = {
     "induction-nll": ("induction", None, "nll", 0.1),
     "gpt2-narrow": (None, "gpt2-narrow", "kl", 0.01),
 }
-NO_ABLATION_FLAGS = {"zero_ablation": False, "mean_ablation": False}
 
 
 def load(name: str):
@@ -79,7 +79,7 @@ def correlation(names: list[str]) -> None:
         exp, _, secs, _ = exact_run(task, metric, tau)
         for method in Method:
             start = time.perf_counter()
-            scores = task_attribution(task, exp.graph, metric, method, NO_ABLATION_FLAGS)
+            scores = task_attribution(task, exp.graph, metric, method, Ablation.CORRUPTED)
             att = time.perf_counter() - start
             c = compare(scores.scores, outcomes_of_run(exp.run))
             rho = "vanishes" if scores.vanishing else "undefined" if c.spearman is None else f"{c.spearman:.3f}"

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import acdc_tui  # noqa: E402,F401  (thread settings before torch)
 import torch  # noqa: E402
+from acdc_tui.core.ablation import Ablation  # noqa: E402
 
 import tasks  # noqa: E402
 from acdc_tui.core.events import EdgeTested  # noqa: E402
@@ -33,7 +34,7 @@ def decisions(task_name: str, root: Path, threshold: float, zero: bool, dtype: t
     builtin = task_name in tasks.TASK_NAMES
     task = tasks.load_task(task_name if builtin else None, None if builtin else fixture_dir(task_name, root), device, torch.float32)
     task.model.to(dtype)  # before the metric reads the clean logits: a whole run in this dtype
-    exp = prepare(task, Settings(threshold=threshold, engine="plain", zero_ablation=zero, device=device))
+    exp = prepare(task, Settings(threshold=threshold, engine="plain", ablation=Ablation.of(zero, False), device=device))
     tested = []
     for event in exp.run.events():
         if isinstance(event, EdgeTested):

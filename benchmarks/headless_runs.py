@@ -20,6 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import acdc_tui  # noqa: E402,F401  (its thread settings, before torch starts)
 import torch  # noqa: E402
 
+from acdc_tui.core.ablation import Ablation  # noqa: E402
+
 import tasks  # noqa: E402
 from acdc_tui.core.events import EdgeForced, EdgeTested
 from acdc_tui.runs.experiment import Settings, prepare
@@ -29,7 +31,7 @@ CASES = [("tracr-reverse", 0.01, False), ("tracr-reverse", 1e-6, True), ("tracr-
 
 def time_run(task_name: str, threshold: float, zero: bool) -> tuple[float, int, int, int]:
     task = tasks.load_task(task_name)
-    exp = prepare(task, Settings(threshold=threshold, zero_ablation=zero))
+    exp = prepare(task, Settings(threshold=threshold, ablation=Ablation.of(zero, False)))
     start = time.perf_counter()
     tested = sum(isinstance(ev, (EdgeTested, EdgeForced)) for ev in exp.run.events())
     return time.perf_counter() - start, tested, exp.run.kept(), exp.run.total

@@ -8,6 +8,8 @@ import orjson
 import pytest
 import torch
 
+from acdc_tui.core.ablation import Ablation
+
 
 def pytest_configure(config):
     """Runs write their journals under $ACDC_TUI_OUTPUT: keep the tests' out of the working tree."""
@@ -104,7 +106,7 @@ def finished_circuits(small_task_dir, attn_only_task_dir):
 
     out = {}
     for name, kwargs in {
-        "tracr": dict(task_name="tracr-proportion", threshold=1e-6, zero_ablation=True),
+        "tracr": dict(task_name="tracr-proportion", threshold=1e-6, ablation=Ablation.ZERO),
         "mlp": dict(task_dir=small_task_dir, threshold=0.02),
         "attn-only": dict(task_dir=attn_only_task_dir, threshold=0.02),
     }.items():

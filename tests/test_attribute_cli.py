@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import tasks
+from acdc_tui.core.ablation import Ablation
 from acdc_tui.analysis.attribution import Outcome, compare, outcomes_of_circuit, spearman, top_k
 from acdc_tui.cli.main import main
 from acdc_tui.core.graph import GraphSpec, build_graph
@@ -20,7 +21,6 @@ from acdc_tui.io.scores import read_scores
 from acdc_tui.runs.prefilter import task_attribution
 from tests.hf_families import write_checkpoint, write_tokens
 
-NO_ABLATION_FLAGS = {"zero_ablation": False, "mean_ablation": False}
 
 
 def test_spearman_on_hand_made_ranks():
@@ -51,7 +51,7 @@ def test_scores_file_has_every_tested_edge_and_reads_back(tmp_path, capsys):
     scores = read_scores(out)
     task = tasks.load_task("tracr-reverse", None, "cpu", torch.float64)
     graph = build_graph(GraphSpec.from_config(task.model.cfg, use_pos_embed=task.use_pos_embed))
-    want = task_attribution(task, graph, "l2", Method.EAP_IG, NO_ABLATION_FLAGS).scores
+    want = task_attribution(task, graph, "l2", Method.EAP_IG, Ablation.CORRUPTED).scores
     assert list(scores.scores) == [e.key for e in graph.tested_edges]  # keyed like Edge.key, in graph order
     assert all(scores.scores[e.key] == pytest.approx(want[e.key], rel=1e-12, abs=1e-15) for e in graph.tested_edges)
     best = max(scores.scores, key=lambda k: abs(scores.scores[k]))

@@ -12,6 +12,7 @@ import pytest
 import torch
 
 import tasks
+from acdc_tui.core.ablation import Ablation
 from acdc_tui.core.graph import EdgeType, GraphSpec, build_graph
 from acdc_tui.engines.attribution import Method, attribute, differentiable_metric
 from acdc_tui.engines.patching import ablated_activations, index_of, patch_data
@@ -64,9 +65,10 @@ def _finite_difference(task, graph, metric, edge, values, overrides):
 
 def _check(task, metric, method, zero=False, mean=False, edges=None):
     graph = _setup(task)
-    got = attribute(task.model, graph, task.clean, None if zero else task.corrupted, metric, method, steps=3, zero_ablation=zero, mean_ablation=mean)
-    patch = patch_data(task.clean, None if zero else task.corrupted, zero, mean)
-    ablated = ablated_activations(task.model, graph, patch, zero, False, mean)
+    ablation = Ablation.of(zero, mean)
+    got = attribute(task.model, graph, task.clean, None if zero else task.corrupted, metric, method, steps=3, ablation=ablation)
+    patch = patch_data(task.clean, None if zero else task.corrupted, ablation)
+    ablated = ablated_activations(task.model, graph, patch, ablation, False)
     clean = backend.capture(task.model, task.clean, set(graph.hook_names()))
     inputs = [n.name for n in graph.input_nodes]
     alphas = [None] if method is Method.EAP else [0.0, 1 / 3, 2 / 3]

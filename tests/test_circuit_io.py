@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from acdc_tui.core.ablation import Ablation
 from acdc_tui.core.errors import UserError
 from acdc_tui.io.circuit import SCHEMA, read_circuit, write_circuit
 from acdc_tui.io.dot import to_dot
@@ -14,7 +15,7 @@ from tests.helpers import experiment
 
 @pytest.fixture(scope="module")
 def circuit():
-    exp = experiment("tracr-proportion", threshold=1e-6, zero_ablation=True)
+    exp = experiment("tracr-proportion", threshold=1e-6, ablation=Ablation.ZERO)
     list(exp.run.events())
     return exp, to_circuit(exp, elapsed_s=1.5, complete=True)
 

@@ -9,6 +9,7 @@ import stat
 import orjson
 import pytest
 
+from acdc_tui.core.ablation import Ablation
 from acdc_tui.cli.main import main
 from acdc_tui.core.errors import UserError
 from acdc_tui.core.graph import GraphSpec, build_graph
@@ -21,7 +22,7 @@ from tests.helpers import experiment
 
 @pytest.fixture(scope="module")
 def good():
-    exp = experiment("tracr-proportion", threshold=1e-6, zero_ablation=True)
+    exp = experiment("tracr-proportion", threshold=1e-6, ablation=Ablation.ZERO)
     list(exp.run.events())
     return circuit_to_json(to_circuit(exp, elapsed_s=1.0, complete=True))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from acdc_tui.core.ablation import Ablation
 from acdc_tui.cli.main import main
 from acdc_tui.runs.evaluation import circuit_metrics, empty_absent
 from acdc_tui.runs.experiment import to_circuit
@@ -22,7 +23,7 @@ def test_empty_absent_removes_every_tested_edge_and_no_placeholder():
 @pytest.mark.parametrize("task", ["tracr-reverse", "tracr-proportion"])
 @pytest.mark.parametrize("zero_ablation", [True, False])
 def test_metrics_are_ordered_full_circuit_empty(task, zero_ablation):
-    exp = experiment(task, threshold=1e-3, zero_ablation=zero_ablation)
+    exp = experiment(task, threshold=1e-3, ablation=Ablation.of(zero_ablation, False))
     list(exp.run.events())
     m = to_circuit(exp, 1.0, complete=True).metrics
     assert m["full"] == 0.0 == m["initial"]
@@ -32,7 +33,7 @@ def test_metrics_are_ordered_full_circuit_empty(task, zero_ablation):
 
 
 def test_empty_metric_is_one_evaluation_per_experiment():
-    exp = experiment("tracr-proportion", threshold=1e-6, zero_ablation=True)
+    exp = experiment("tracr-proportion", threshold=1e-6, ablation=Ablation.ZERO)
     list(exp.run.events())
     real, calls = exp.run.engine.evaluate, []
     exp.run.engine.evaluate = lambda absent: calls.append(1) or real(absent)
@@ -44,7 +45,7 @@ def test_empty_metric_is_one_evaluation_per_experiment():
 def test_empty_metric_matches_zero_ablating_every_writer():
     """With zero ablation, the empty circuit is the model with every residual writer zeroed:
     the output is the (zero) embedding's unembedding, so L2 is the mean squared clean output."""
-    exp = experiment("tracr-proportion", threshold=1e-6, zero_ablation=True)
+    exp = experiment("tracr-proportion", threshold=1e-6, ablation=Ablation.ZERO)
     from acdc_tui.models import backend
 
     clean = backend.logits(exp.task.model, exp.task.clean)
@@ -54,7 +55,7 @@ def test_empty_metric_matches_zero_ablating_every_writer():
 
 
 def test_a_stopped_run_saves_without_evaluating_the_empty_circuit():
-    exp = experiment("tracr-proportion", threshold=1e-6, zero_ablation=True)
+    exp = experiment("tracr-proportion", threshold=1e-6, ablation=Ablation.ZERO)
     for _ in range(5):
         exp.run.step()
     m = to_circuit(exp, 1.0, complete=False).metrics

@@ -8,6 +8,7 @@ import io
 import orjson
 import pytest
 
+from acdc_tui.core.ablation import Ablation
 from acdc_tui.analysis.faithfulness import curve, faithfulness
 from acdc_tui.analysis.sweep import format_report, read_sweep, run_sweep, sweep_to_json
 from acdc_tui.analysis.topk import MIB_FRACTIONS, run_topk_sweep
@@ -57,7 +58,7 @@ def test_sweep_json_version_2_carries_faithfulness(tmp_path):
 
 def test_a_top_k_sweep_evaluates_the_top_k_circuits():
     exp = experiment("tracr-proportion", threshold=0.0)
-    scores = task_attribution(exp.task, exp.graph, exp.metric_name, Method.EAP_IG, {"zero_ablation": False, "mean_ablation": False}).scores
+    scores = task_attribution(exp.task, exp.graph, exp.metric_name, Method.EAP_IG, Ablation.CORRUPTED).scores
     result = run_topk_sweep(exp, scores, {"method": "eap-ig", "steps": 5}, stderr=io.StringIO())
     n = len(exp.graph.tested_edges)
     assert [p.edges_kept for p in result.points] == [int(f * n) for f in MIB_FRACTIONS]

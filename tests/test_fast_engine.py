@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import tasks
+from acdc_tui.core.ablation import Ablation
 from acdc_tui.core.events import EdgeForced, EdgeTested, OverrideApplied
 from acdc_tui.core.graph import GraphSpec, build_graph
 from acdc_tui.engines.fast import FastEngine
@@ -84,7 +85,7 @@ def compare_engines(source, request, threshold, zero=False, abs_value=False, pla
     task = _task(source, request)
     runs = []
     for engine in ("plain", "fast"):
-        settings = Settings(threshold=threshold, metric=metric, zero_ablation=zero, mean_ablation=mean, abs_value_threshold=abs_value, engine=engine, dtype="float64")
+        settings = Settings(threshold=threshold, metric=metric, ablation=Ablation.of(zero, mean), abs_value_threshold=abs_value, engine=engine, dtype="float64")
         exp = prepare(task, settings)
         assert exp.run.engine.name == engine
         if engine == "fast":
@@ -192,7 +193,7 @@ def _engines(task, zero=False, metric=None, mean=False):
     graph = build_graph(GraphSpec.from_config(task.model.cfg, use_pos_embed=task.use_pos_embed))
     metric = metric or task.metric()[1]
     args = (task.model, graph, task.clean, None if zero else task.corrupted, metric)
-    kw = dict(zero_ablation=zero, scramble_positions=task.scramble_patch_positions, mean_ablation=mean)
+    kw = dict(ablation=Ablation.of(zero, mean), scramble_positions=task.scramble_patch_positions)
     return graph, PlainEngine(*args, **kw), FastEngine(*args, **kw)
 
 

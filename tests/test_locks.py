@@ -116,3 +116,34 @@ def test_resume_writes_the_runs_own_outputs_and_one_claim_wins(tmp_path):
         held_lock.release()
     assert r.returncode != 0 and "still going" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert not (elsewhere / "circuit.json").exists()
+
+
+OLD_STYLE_RUN = """
+import fcntl, json, os, sys, time
+path = sys.argv[1]
+fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o644)  # what acdc-tui wrote before .NAME.acdc-tui-lock
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.write(fd, json.dumps({"pid": os.getpid(), "journal": path}).encode())
+print("locked", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_live_run_of_an_earlier_version_holding_name_lock_is_respected(tmp_path):
+    """A real process holds the old-style `NAME.lock` as earlier versions did: a newer acdc-tui refuses the
+    journal in one line and counts the run as alive; once that process is gone, its leftover file is harmless."""
+    journal = tmp_path / "run.journal"
+    journal.write_bytes(b"")
+    old = subprocess.Popen([sys.executable, "-c", OLD_STYLE_RUN, str(journal)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert old.stdout.readline().strip() == "locked"
+        assert held(journal)
+        with pytest.raises(UserError, match=rf"run.journal is in use by a run of an earlier acdc-tui \(pid {old.pid}, lock .*run.journal.lock\)"):
+            Lock.acquire(journal, {"journal": str(journal)})
+    finally:
+        old.kill()
+        old.wait()
+    assert (tmp_path / "run.journal.lock").exists() and not held(journal)
+    lock = Lock.acquire(journal, {"journal": str(journal)})
+    assert lock is not None and holder(journal)["pid"] == os.getpid()
+    lock.release()

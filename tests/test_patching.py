@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from acdc_tui.core.ablation import Ablation
 from acdc_tui.core.graph import Node
 from acdc_tui.models import backend
 from tests.helpers import experiment, head_input_hook
@@ -61,7 +62,7 @@ def test_only_output_edges_present_means_every_component_sees_corrupted_inputs(s
 
 def test_zero_ablation_removes_the_senders_output(small_task_dir):
     """Zero ablation: a1.1 -> out absent leaves resid_post minus that head's result."""
-    exp = experiment(task_dir=small_task_dir, zero_ablation=True, engine="plain")
+    exp = experiment(task_dir=small_task_dir, ablation=Ablation.ZERO, engine="plain")
     clean, _ = caches(exp)
     out = exp.graph.output_node.name
     expected_resid = clean[out] - clean["blocks.1.attn.hook_result"][:, :, 1]
@@ -72,7 +73,7 @@ def test_zero_ablation_removes_the_senders_output(small_task_dir):
 
 def test_zero_ablation_of_every_edge_is_the_bias_only_model(small_task_dir):
     """With every writer zeroed, the final residual stream holds only the attention output biases."""
-    exp = experiment(task_dir=small_task_dir, zero_ablation=True, engine="plain")
+    exp = experiment(task_dir=small_task_dir, ablation=Ablation.ZERO, engine="plain")
     g = exp.graph
     absent = {r: {e.sender for e in g.incoming[r]} for r in g.nodes}
     m = exp.task.model

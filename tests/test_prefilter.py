@@ -8,6 +8,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from acdc_tui.core.ablation import Ablation
 from acdc_tui.cli.main import main
 from acdc_tui.core.events import EdgeForced, EdgesPrefiltered, EdgeTested, RunStarted
 from acdc_tui.engines.attribution import Method, attribute, differentiable_metric
@@ -179,7 +180,7 @@ def test_the_explorer_forwards_prefilter_and_mean_ablation_to_its_run_process(tm
     start_run(recipe_from_args(args), Path(tmp_path / "r.journal"), paused=True)
     run = build_parser().parse_args(spawned[0])  # what the run process parses: its recipe
     settings = RunRecipe.read(run.recipe).settings()
-    assert settings.prefilter == SPEC and settings.mean_ablation
+    assert settings.prefilter == SPEC and settings.ablation is Ablation.MEAN
 
 
 def test_a_resumed_fast_engine_continues_from_the_replayed_state(tmp_path):

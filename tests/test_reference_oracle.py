@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import tasks
+from acdc_tui.core.ablation import Ablation
 from acdc_tui.core.events import EdgeTested
 from acdc_tui.runs.experiment import Settings, prepare
 from tests.reference_oracle import ReferenceAcdc
@@ -51,7 +52,7 @@ def _close(a: float, b: float) -> bool:
 )
 def test_matches_reference_oracle(source, threshold, zero_ablation, abs_value, request):
     task = _load(source, request)
-    exp = prepare(task, Settings(threshold=threshold, zero_ablation=zero_ablation, abs_value_threshold=abs_value, dtype="float64"))
+    exp = prepare(task, Settings(threshold=threshold, ablation=Ablation.of(zero_ablation, False), abs_value_threshold=abs_value, dtype="float64"))
     tested = [ev for ev in exp.run.events() if isinstance(ev, EdgeTested)]
     ours = [(e.edge.sender.name, e.edge.sender.head, e.edge.receiver.name, e.edge.receiver.head, e.delta, e.removed) for e in tested]
     present = {(r.edge.sender.name, r.edge.sender.head, r.edge.receiver.name, r.edge.receiver.head) for r in exp.run.records.values() if r.present}

@@ -7,6 +7,7 @@ import io
 import orjson
 import pytest
 
+from acdc_tui.core.ablation import Ablation
 from acdc_tui.analysis.sweep import SCHEMA, format_report, parse_logspace, parse_thresholds, read_sweep, run_sweep, write_sweep
 from acdc_tui.analysis.text_plot import Series, plot, wants_ascii
 from acdc_tui.cli.main import main
@@ -19,7 +20,7 @@ GRID = [1e-1, 1e-2, 1e-6]  # τ = 1e-6 recovers the canonical circuit exactly (z
 @pytest.mark.parametrize("task", ["tracr-reverse", "tracr-proportion"])
 def test_zero_ablation_sweep_has_auc_one_as_in_the_paper(task):
     """Table 3 of the paper: ACDC's edge AUC on both tracr tasks with zero ablation is 1.000."""
-    exp = experiment(task, threshold=GRID[0], zero_ablation=True)
+    exp = experiment(task, threshold=GRID[0], ablation=Ablation.ZERO)
     result = run_sweep(exp, GRID, stderr=io.StringIO())
     assert result.complete and [p.threshold for p in result.points] == GRID
     at_1e6 = result.points[-1]
@@ -51,7 +52,7 @@ def test_progress_goes_to_stderr_one_line_per_threshold():
 
 
 def test_ctrl_c_keeps_the_finished_thresholds(tmp_path):
-    exp = experiment("tracr-proportion", threshold=1e-2, zero_ablation=True)
+    exp = experiment("tracr-proportion", threshold=1e-2, ablation=Ablation.ZERO)
     real, calls = exp.run.engine.evaluate, []
 
     def interrupted(absent):
@@ -138,7 +139,7 @@ def test_grid_parsing():
 
 
 def test_report_and_plots(tmp_path):
-    exp = experiment("tracr-proportion", threshold=1e-1, zero_ablation=True)
+    exp = experiment("tracr-proportion", threshold=1e-1, ablation=Ablation.ZERO)
     result = run_sweep(exp, [1e-1, 1e-6], stderr=io.StringIO())
     text = format_report(result)
     assert "1.000" in text and "●" in text and "full model 0" in text

@@ -6,12 +6,13 @@ import pytest
 import torch
 
 from tests.helpers import experiment
+from acdc_tui.core.ablation import Ablation
 
 
 @pytest.mark.parametrize("task", ["tracr-reverse", "tracr-proportion"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_recovers_the_canonical_circuit(task, dtype):
-    exp = experiment(task, dtype=dtype, threshold=1e-6, zero_ablation=True)
+    exp = experiment(task, dtype=dtype, threshold=1e-6, ablation=Ablation.ZERO)
     list(exp.run.events())
     found = {(r.edge.sender.name, r.edge.sender.head, r.edge.receiver.name, r.edge.receiver.head) for r in exp.run.records.values() if r.present}
     assert found == exp.task.ground_truth

@@ -30,7 +30,7 @@ from acdc_tui.core.errors import UserError
 from acdc_tui.core.graph import ComputationalGraph, EdgeType, Node
 from acdc_tui.core.metrics import Metric
 from acdc_tui.engines.attribution_method import DEFAULT_STEPS, Method, parse_method  # noqa: F401 (re-exported)
-from acdc_tui.engines.patching import ablated_activations, index_of, patch_data
+from acdc_tui.engines.patching import Ablation, ablated_activations, index_of, patch_data
 
 VANISHING = 1e-6  # clean-run metric gradient this small, relative to the ablated end's: EAP says nothing
 
@@ -61,16 +61,15 @@ def attribute(
     metric: Metric,
     method: Method,
     steps: int = DEFAULT_STEPS,
-    zero_ablation: bool = False,
+    ablation: Ablation = Ablation.CORRUPTED,
     scramble_positions: bool = False,
-    mean_ablation: bool = False,
 ) -> Attribution:
     """Scores of every tested edge of `graph` (see the module docstring); `metric` must be differentiable
     (differentiable_metric)."""
     if steps < 1:
         raise UserError(f"--steps {steps}: EAP-IG needs at least one interpolation step")
-    patch_tokens = patch_data(tokens, patch_tokens, zero_ablation, mean_ablation)
-    ablated = _normal(ablated_activations(model, graph, patch_tokens, zero_ablation, scramble_positions, mean_ablation))
+    patch_tokens = patch_data(tokens, patch_tokens, ablation)
+    ablated = _normal(ablated_activations(model, graph, patch_tokens, ablation, scramble_positions))
     hooks = _ReceiverHooks(graph)
     with torch.no_grad():
         clean = _normal(_capture(model, tokens, set(graph.hook_names())))

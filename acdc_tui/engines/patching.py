@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from acdc_tui import allocator, threads
-from acdc_tui.core.ablation import Ablation  # noqa: F401  (defined in the core: the run recipe names it without torch)
+from acdc_tui.core.ablation import Ablation  # defined in the core: the run recipe names it without torch
 from acdc_tui.core.architecture import NodeKind, hook_name
 from acdc_tui.core.errors import UserError
 from acdc_tui.core.graph import ComputationalGraph, EdgeType, Node
@@ -41,8 +41,8 @@ def writer_hooks(graph: ComputationalGraph) -> set[str]:
 
 
 def ablated_activations(
-    model, graph: ComputationalGraph, patch_tokens: torch.Tensor, zero_ablation: bool, scramble_positions: bool,
-    mean_ablation: bool = False, keep: backend.KeepFn | None = None,
+    model, graph: ComputationalGraph, patch_tokens: torch.Tensor, ablation: Ablation, scramble_positions: bool,
+    keep: backend.KeepFn | None = None,
 ) -> dict[str, torch.Tensor]:
     """Every graph hook's activation on the patch data, or with every writer zeroed (zero ablation),
     or on the patch data averaged over the batch per position (mean ablation); with `keep`, what it
@@ -54,15 +54,16 @@ def ablated_activations(
     Every hook is averaged, receivers' inputs too: an ADDITION receiver's input is a sum of its
     senders, so its mean is the sum of their means and patching stays consistent.
     """
-    if Ablation.of(zero_ablation, mean_ablation) is Ablation.MEAN:
-        patch_run = ablated_activations(model, graph, patch_tokens, False, scramble_positions)
+    ablation = Ablation(ablation)
+    if ablation is Ablation.MEAN:
+        patch_run = ablated_activations(model, graph, patch_tokens, Ablation.CORRUPTED, scramble_positions)
         means = {name: per_position_mean(x) for name, x in patch_run.items()}
         if keep is None:
             return means
         kept = {name: keep(name, x) for name, x in means.items()}
         return {name: x for name, x in kept.items() if x is not None}
     pre: list = []
-    if zero_ablation:
+    if ablation is Ablation.ZERO:
         pre += [(name, lambda x, hook: torch.zeros_like(x)) for name in sorted(writer_hooks(graph))]
     elif scramble_positions:
         n = patch_tokens.shape[1]
@@ -76,20 +77,20 @@ def per_position_mean(x: torch.Tensor) -> torch.Tensor:
     return x.mean(0, keepdim=True).expand_as(x).contiguous()
 
 
-def engine_start(model, tokens: torch.Tensor, patch_tokens: torch.Tensor | None, zero_ablation: bool, mean_ablation: bool) -> torch.Tensor:
+def engine_start(model, tokens: torch.Tensor, patch_tokens: torch.Tensor | None, ablation: Ablation) -> torch.Tensor:
     """What an engine does first: the patch run's tokens (`patch_data`), and torch's threads and the
     allocator fitted to the size of the work (activations of batch x positions x d_model)."""
-    patch_tokens = patch_data(tokens, patch_tokens, zero_ablation, mean_ablation)
+    patch_tokens = patch_data(tokens, patch_tokens, ablation)
     threads.fit_to_work(tokens.numel() * model.cfg.d_model, tokens.device.type)
     allocator.fit_to_work(tokens.numel() * model.cfg.d_model * 4, tokens.device.type)  # float32 bytes or more
     return patch_tokens
 
 
-def patch_data(tokens: torch.Tensor, patch_tokens: torch.Tensor | None, zero_ablation: bool, mean_ablation: bool = False) -> torch.Tensor:
+def patch_data(tokens: torch.Tensor, patch_tokens: torch.Tensor | None, ablation: Ablation) -> torch.Tensor:
     """The tokens of the patch run, checked against the clean ones: under zero ablation the clean ones;
     under mean ablation the clean ones when the task has no patch data (the mean is over them then)."""
     if patch_tokens is None:
-        if not (zero_ablation or mean_ablation):
+        if Ablation(ablation) is Ablation.CORRUPTED:
             raise UserError("this task has no patch (corrupted) data: use --zero-ablation or --mean-ablation, or give the task corrupted tokens")
         return tokens
     if tuple(patch_tokens.shape) != tuple(tokens.shape):

@@ -10,7 +10,7 @@ import torch
 
 from acdc_tui.core.graph import Absent, ComputationalGraph, EdgeType, Node
 from acdc_tui.core.metrics import Metric
-from acdc_tui.engines.patching import ablated_activations, engine_start, index_of, writer_hooks
+from acdc_tui.engines.patching import Ablation, ablated_activations, engine_start, index_of, writer_hooks
 from acdc_tui.models import backend
 
 
@@ -26,13 +26,12 @@ class PlainEngine:
         tokens: torch.Tensor,
         patch_tokens: torch.Tensor | None,
         metric: Metric,
-        zero_ablation: bool = False,
+        ablation: Ablation = Ablation.CORRUPTED,
         scramble_positions: bool = False,
-        mean_ablation: bool = False,
     ) -> None:
-        patch_tokens = engine_start(model, tokens, patch_tokens, zero_ablation, mean_ablation)
+        patch_tokens = engine_start(model, tokens, patch_tokens, ablation)
         self.model, self.graph, self.tokens, self.metric = model, graph, tokens, metric
-        self.ablated = ablated_activations(model, graph, patch_tokens, zero_ablation, scramble_positions, mean_ablation)
+        self.ablated = ablated_activations(model, graph, patch_tokens, ablation, scramble_positions)
         self.writers = writer_hooks(graph)
 
     def logits(self, absent: Absent) -> torch.Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from acdc_tui.core.ablation import Ablation
 from acdc_tui.core.algorithm import AcdcRun
 from acdc_tui.core.graph import ComputationalGraph, Edge, GraphSpec, build_graph, parse_edge
 from acdc_tui.runs.evaluation import circuit_metrics
@@ -27,7 +28,7 @@ def engine_class(name: str):
 class Settings:
     threshold: float
     metric: str | None = None  # None: the task's default
-    zero_ablation: bool = False
+    ablation: Ablation = Ablation.CORRUPTED  # what an absent edge's sender is replaced by
     abs_value_threshold: bool = False
     tree_shaking: bool = False
     engine: str = "fast"
@@ -35,7 +36,6 @@ class Settings:
     dtype: str = "float32"
     pins: tuple[str, ...] = ()  # edges as SENDER->RECEIVER text
     force_prunes: tuple[str, ...] = ()
-    mean_ablation: bool = False  # ablate to each sender's mean over the patch data, per position
     prefilter: str | None = None  # "eap:FRACTION" / "eap-ig:FRACTION": a non-reference run (runs/prefilter.py)
 
 
@@ -52,7 +52,7 @@ class Experiment:
 
 def patches_with_corrupted(task: Any, settings: Settings) -> bool:
     """Whether ablated values come from the corrupted data as they are (not zeros, means or scrambled positions)."""
-    return not (settings.zero_ablation or settings.mean_ablation or getattr(task, "scramble_patch_positions", False))
+    return settings.ablation is Ablation.CORRUPTED and not getattr(task, "scramble_patch_positions", False)
 
 
 def check_meaningful(task: Any, settings: Settings) -> None:
@@ -110,9 +110,6 @@ def prepare(task: Any, settings: Settings) -> Experiment:
     if both:
         sender, receiver = next(iter(both))
         raise UserError(f"edge {sender.label}->{receiver.label} is both pinned and force-pruned: give it to --pin or to --force-prune, not both")
-    from acdc_tui.engines.patching import Ablation
-
-    Ablation.of(settings.zero_ablation, settings.mean_ablation)  # one line if both are asked for
     check_meaningful(task, settings)
     from acdc_tui.runs.prefilter import Prefilter, prefiltered_edges  # attribution needs torch's autograd: only here
 
@@ -123,16 +120,9 @@ def prepare(task: Any, settings: Settings) -> Experiment:
     metric_name, metric = task.metric(settings.metric, clean_logits)
     check_metric_moves(task, metric, clean_logits, settings)
     del clean_logits
-    ablation = {"zero_ablation": settings.zero_ablation, "mean_ablation": settings.mean_ablation}
-    engine = engine_class(settings.engine)(
-        task.model,
-        graph,
-        task.clean,
-        None if settings.zero_ablation else task.corrupted,
-        metric,
-        scramble_positions=task.scramble_patch_positions,
-        **ablation,
-    )
+    ablation = Ablation(settings.ablation)
+    patch = None if ablation is Ablation.ZERO else task.corrupted
+    engine = engine_class(settings.engine)(task.model, graph, task.clean, patch, metric, ablation, scramble_positions=task.scramble_patch_positions)
     prefiltered = () if spec is None else prefiltered_edges(task, graph, metric_name, spec, ablation, {e.key for e in pins + forced})
     run = _make_run(graph, engine, settings, settings.threshold, pins, forced, prefiltered)
     return Experiment(task, settings, graph, metric_name, run, prefiltered=prefiltered)
@@ -180,8 +170,8 @@ def run_settings(exp: Experiment) -> dict:
     """The settings every exported file records, besides τ, pins and force-prunes. `reference` is false
     when the run is not the reference algorithm's (a prefilter removed edges untested)."""
     s = exp.settings
-    keys = ("zero_ablation", "mean_ablation", "abs_value_threshold", "tree_shaking", "engine", "device", "dtype", "prefilter")
-    return {**{k: getattr(s, k) for k in keys}, "use_pos_embed": exp.task.use_pos_embed, "reference": s.prefilter is None}
+    keys = ("abs_value_threshold", "tree_shaking", "engine", "device", "dtype", "prefilter")
+    return {**Ablation(s.ablation).flags(), **{k: getattr(s, k) for k in keys}, "use_pos_embed": exp.task.use_pos_embed, "reference": s.prefilter is None}
 
 
 def to_circuit(exp: Experiment, elapsed_s: float, complete: bool):

@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from acdc_tui.core.ablation import Ablation
 from acdc_tui.core.errors import UserError
 from acdc_tui.core.graph import ComputationalGraph, Edge
 from acdc_tui.engines.attribution import DEFAULT_STEPS, Attribution, Method, attribute, differentiable_metric, parse_method
@@ -39,15 +40,14 @@ class Prefilter:
         return cls(parse_method(method.strip()), fraction)
 
 
-def task_attribution(task: Any, graph: ComputationalGraph, metric_name: str, method: Method, ablation: dict, steps: int = DEFAULT_STEPS) -> Attribution:
-    """Attribution scores of every tested edge with a run's metric and ablation (`ablation` holds its
-    zero_ablation and mean_ablation flags) on the task's data."""
+def task_attribution(task: Any, graph: ComputationalGraph, metric_name: str, method: Method, ablation: Ablation, steps: int = DEFAULT_STEPS) -> Attribution:
+    """Attribution scores of every tested edge with a run's metric and ablation on the task's data."""
     metric = differentiable_metric(task.metrics[metric_name], task.model, task.clean)
-    patch = None if ablation["zero_ablation"] else task.corrupted
-    return attribute(task.model, graph, task.clean, patch, metric, method, steps, scramble_positions=task.scramble_patch_positions, **ablation)
+    patch = None if ablation is Ablation.ZERO else task.corrupted
+    return attribute(task.model, graph, task.clean, patch, metric, method, steps, ablation, task.scramble_patch_positions)
 
 
-def prefiltered_edges(task: Any, graph: ComputationalGraph, metric_name: str, spec: Prefilter, ablation: dict, protected: set) -> tuple[Edge, ...]:
+def prefiltered_edges(task: Any, graph: ComputationalGraph, metric_name: str, spec: Prefilter, ablation: Ablation, protected: set) -> tuple[Edge, ...]:
     """The tested edges to remove untested, in graph order: the lowest `spec.fraction` of all tested
     edges by |attribution score| (ties in graph order), `protected` edge keys (pins, force-prunes) excepted."""
     scores = task_attribution(task, graph, metric_name, spec.method, ablation)

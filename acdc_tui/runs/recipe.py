@@ -56,8 +56,7 @@ class RunRecipe:
         return Settings(
             threshold=self.tau if threshold is None else threshold,
             metric=self.metric,
-            zero_ablation=self.ablation is Ablation.ZERO,
-            mean_ablation=self.ablation is Ablation.MEAN,
+            ablation=self.ablation,
             prefilter=self.prefilter,
             abs_value_threshold=self.abs_value_threshold,
             tree_shaking=self.tree_shaking,
@@ -119,7 +118,7 @@ class RunRecipe:
             bos=loading.get("bos"),
             metric=settings.get("metric"),
             tau=float(settings.get("threshold", 0.0)),
-            ablation=Ablation.of(bool(settings.get("zero_ablation")), bool(settings.get("mean_ablation"))),
+            ablation=Ablation.of_flags(settings),
             abs_value_threshold=bool(settings.get("abs_value_threshold")),
             tree_shaking=bool(settings.get("tree_shaking")),
             engine=settings.get("engine", "fast"),

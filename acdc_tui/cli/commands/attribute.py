@@ -10,6 +10,7 @@ from pathlib import Path
 
 from acdc_tui.cli import options
 from acdc_tui.cli.bounds import bounded_int
+from acdc_tui.core.ablation import Ablation
 from acdc_tui.core.errors import UserError
 
 
@@ -54,9 +55,9 @@ def run(args: argparse.Namespace) -> int:
     check_distinct([("--out", out)], inputs)
     circuit = read_circuit(args.compare) if args.compare else None
     task = tasks.load_task(args.task, args.task_dir, args.device, parse_dtype(args.dtype), model_path=args.model, prompts=args.prompts, bos=args.bos)
-    settings = Settings(threshold=0.0, metric=args.metric, zero_ablation=args.zero_ablation, mean_ablation=args.mean_ablation, engine="plain", device=args.device, dtype=args.dtype)
+    ablation = Ablation.of(args.zero_ablation, args.mean_ablation)
+    settings = Settings(threshold=0.0, metric=args.metric, ablation=ablation, engine="plain", device=args.device, dtype=args.dtype)
     exp = prepare(task, settings)
-    ablation = {"zero_ablation": args.zero_ablation, "mean_ablation": args.mean_ablation}
     start = time.monotonic()
     result = task_attribution(task, exp.graph, exp.metric_name, method, ablation, args.steps)
     elapsed = time.monotonic() - start
@@ -73,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _scores_file(exp, result, ablation: dict, elapsed: float):
+def _scores_file(exp, result, ablation: Ablation, elapsed: float):
     import math
 
     from acdc_tui import __version__
@@ -81,7 +82,7 @@ def _scores_file(exp, result, ablation: dict, elapsed: float):
     from acdc_tui.runs.experiment import describe
 
     task_info, model_info = describe(exp)
-    settings = {"method": result.method.value, "steps": result.steps, **ablation, "device": exp.settings.device, "dtype": exp.settings.dtype, "use_pos_embed": exp.task.use_pos_embed}
+    settings = {"method": result.method.value, "steps": result.steps, **ablation.flags(), "device": exp.settings.device, "dtype": exp.settings.dtype, "use_pos_embed": exp.task.use_pos_embed}
     ratio = None if math.isnan(result.gradient_ratio) else result.gradient_ratio
     summary = {"edges": len(result.scores), "vanishing": result.vanishing, "gradient_ratio": ratio, "elapsed_s": round(elapsed, 3)}
     return ScoresFile(task_info, model_info, settings, summary, dict(result.scores), acdc_tui_version=__version__)
@@ -110,9 +111,8 @@ def _compare(exp, circuit, scores: dict, source: str) -> str:
     s = circuit.settings
     if circuit.task.get("metric") != exp.metric_name:
         notes.append(f"acdc-tui: note: the circuit's metric is {circuit.task.get('metric')!r}, the scores' {exp.metric_name!r}")
-    for flag in ("zero_ablation", "mean_ablation"):
-        if bool(s.get(flag)) != getattr(exp.settings, flag):
-            notes.append(f"acdc-tui: note: the circuit's {flag} is {bool(s.get(flag))}, the scores' {getattr(exp.settings, flag)}")
+    if Ablation.of_flags(s) is not exp.settings.ablation:
+        notes.append(f"acdc-tui: note: the circuit's ablation is {Ablation.of_flags(s).value}, the scores' {exp.settings.ablation.value}")
     for line in notes:
         print(line, file=sys.stderr)
     comparison = compare(scores, outcomes_of_circuit(circuit))

@@ -66,8 +66,7 @@ def _run_topk(args: argparse.Namespace) -> int:
     out = _outputs(args)
     task = _load(args, args.device)
     exp = prepare(task, recipe_from_args(args).settings(0.0))
-    ablation = {"zero_ablation": args.zero_ablation, "mean_ablation": args.mean_ablation}
-    scores = task_attribution(task, exp.graph, exp.metric_name, method, ablation, args.steps)
+    scores = task_attribution(task, exp.graph, exp.metric_name, method, exp.settings.ablation, args.steps)
     if scores.vanishing:
         raise UserError(f"--top-k {method.value}: every EAP score is zero, because metric {exp.metric_name!r} is flat on the clean run; use --top-k eap-ig")
     result = run_topk_sweep(exp, scores.scores, {"method": method.value, "steps": scores.steps}, fractions, quiet=args.quiet)

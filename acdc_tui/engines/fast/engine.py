@@ -44,7 +44,7 @@ from acdc_tui.engines.fast.parts import Parts
 from acdc_tui.engines.fast.reference import AttentionRows, ReferenceState
 from acdc_tui.engines.fast.shape import Shape
 from acdc_tui.engines.fast_forward import Weights, unsupported_reason
-from acdc_tui.engines.patching import ablated_activations, engine_start
+from acdc_tui.engines.patching import Ablation, ablated_activations, engine_start
 from acdc_tui.engines.plain import PlainEngine
 from acdc_tui.models import backend
 
@@ -70,26 +70,25 @@ class FastEngine:
         tokens: torch.Tensor,
         patch_tokens: torch.Tensor | None,
         metric: Metric | MetricFunction,
-        zero_ablation: bool = False,
+        ablation: Ablation = Ablation.CORRUPTED,
         scramble_positions: bool = False,
         width: int | None = None,
-        mean_ablation: bool = False,
     ) -> None:
-        patch_tokens = engine_start(model, tokens, patch_tokens, zero_ablation, mean_ablation)
+        patch_tokens = engine_start(model, tokens, patch_tokens, ablation)
         self.model, self.graph, self.tokens, self.metric = model, graph, tokens, metric
         self.fallback: PlainEngine | None = None
         self.fallback_reason = unsupported_reason(model)
         self.evaluations = self.forwards = self.rebases = 0  # counters, for benchmarks
         if self.fallback_reason is None:
             with torch.inference_mode():
-                self._setup(patch_tokens, (zero_ablation, scramble_positions, mean_ablation), width)
+                self._setup(patch_tokens, (Ablation(ablation), scramble_positions), width)
                 self.fallback_reason = self._self_check()
         if self.fallback_reason is not None:
-            self.fallback = PlainEngine(model, graph, tokens, patch_tokens, metric, zero_ablation, scramble_positions, mean_ablation)
+            self.fallback = PlainEngine(model, graph, tokens, patch_tokens, metric, ablation, scramble_positions)
 
     # ---------------------------------------------------------------- setup
 
-    def _setup(self, patch_tokens: torch.Tensor, ablation: tuple[bool, bool, bool], width: int | None) -> None:
+    def _setup(self, patch_tokens: torch.Tensor, ablation: tuple[Ablation, bool], width: int | None) -> None:
         """Weights, layout, ablated values, the clean run as the first reference state."""
         self.weights = weights = Weights.of(self.model)
         batch, n_positions = self.tokens.shape
@@ -122,14 +121,13 @@ class FastEngine:
             self.read = metric.on_selected
         self.positions_t = torch.tensor(self.positions, device=self.shape.device)
 
-    def _capture(self, patch_tokens: torch.Tensor, ablation: tuple[bool, bool, bool]) -> torch.Tensor:
+    def _capture(self, patch_tokens: torch.Tensor, ablation: tuple[Ablation, bool]) -> torch.Tensor:
         """The ablated values (the very activations the plain engine patches in), the clean inputs' deltas
         (`self._input_deltas`) and the model's clean logits (for the self-check); returns the clean
         residual stream at the first block's input."""
         shape, layout, n_layers = self.shape, self.layout, self.weights.n_layers
         capture = AblatedCapture(layout, shape, n_layers)
-        zero_ablation, scramble_positions, mean_ablation = ablation
-        captured = ablated_activations(self.model, self.graph, patch_tokens, zero_ablation, scramble_positions, mean_ablation, keep=capture.keep)
+        captured = ablated_activations(self.model, self.graph, patch_tokens, *ablation, keep=capture.keep)
         resid_pre = hook_name(NodeKind.RESID_PRE)
         clean_logits, clean = backend.logits_and_capture(self.model, self.tokens, {n.name for n in layout.inputs} | {resid_pre})
         self._model_logits = clean_logits[:, self.positions].clone()  # for the self-check

@@ -115,6 +115,9 @@ class Lock:
     def acquire(cls, path: str | Path, note: dict) -> "Lock | None":
         """The lock, or None when another live process holds it."""
         lp = lock_path(path)
+        old = legacy_holder(path)
+        if old is not None:
+            raise UserError(f"{path} is in use by a run of an earlier acdc-tui (pid {old}, lock {path}.lock): let it finish or stop it (kill {old}), then retry")
         for attempt in range(8):
             fd = _open_lock(lp)
             try:
@@ -156,7 +159,11 @@ class Lock:
 
 def holder(path: str | Path) -> dict:
     """The note the lock's holder left (pid, start, host, journal), or {} (no file, a symlink, garbage)."""
-    lp = lock_path(path)
+    return _note(lock_path(path))
+
+
+def _note(lp: Path) -> dict:
+    """A lock file's JSON note, or {} (no file, a symlink, not a regular file, garbage)."""
     try:
         fd = os.open(lp, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | getattr(os, "O_NONBLOCK", 0))
     except OSError:
@@ -176,23 +183,39 @@ def holder(path: str | Path) -> dict:
     return note if isinstance(note, dict) else {}
 
 
+def _flocked(lp: Path) -> bool:
+    """Whether some process holds an exclusive flock on `lp` (a shared probe fails)."""
+    try:
+        fd = os.open(lp, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def legacy_holder(path: str | Path) -> int | None:
+    """The pid of a live run of an acdc-tui from before the `.NAME.acdc-tui-lock` files, which flocked
+    `NAME.lock` with a note {"pid": ...}: such a run may still be writing `path` (a journal resumed or an
+    output written by a newer version meanwhile would be written twice). None when there is none."""
+    lp = Path(str(path) + ".lock")
+    pid = _note(lp).get("pid")
+    if isinstance(pid, int) and not isinstance(pid, bool) and pid != os.getpid() and pid_alive(pid) and _flocked(lp):
+        return pid
+    return None
+
+
 def held(path: str | Path) -> bool:
     """Whether a live run holds the lock of `path`: its note's pid lives and is the same process.
-    On another host (a shared filesystem) the pid cannot be checked: the flock decides there."""
+    On another host (a shared filesystem) the pid cannot be checked: the flock decides there. A run
+    of an earlier version holding the old-style `NAME.lock` counts too."""
     note = holder(path)
     if not note:
-        return False
+        return legacy_holder(path) is not None
     if note.get("host") not in (None, socket.gethostname()):
-        lp = lock_path(path)
-        try:
-            fd = os.open(lp, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
-            return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            return False
-        except OSError:
-            return True
-        finally:
-            os.close(fd)
+        return _flocked(lock_path(path))
     return pid_alive(note.get("pid"), note.get("start"))
