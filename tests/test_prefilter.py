@@ -176,9 +176,9 @@ def test_the_explorer_forwards_prefilter_and_mean_ablation_to_its_run_process(tm
 
     args = build_explorer_parser().parse_args(["--task", "tracr-reverse", "--prefilter", SPEC, "--mean-ablation"])
     spawned = []
-    monkeypatch.setattr(launch, "spawn", lambda argv, journal: spawned.append(argv) or (None, None))
+    monkeypatch.setattr(launch, "spawn", lambda what: spawned.append(what) or (None, None))
     start_run(recipe_from_args(args), Path(tmp_path / "r.journal"), paused=True)
-    run = build_parser().parse_args(spawned[0])  # what the run process parses: its recipe
+    run = build_parser().parse_args(spawned[0].argv())  # what the run process parses: its recipe
     settings = RunRecipe.read(run.recipe).settings()
     assert settings.prefilter == SPEC and settings.ablation is Ablation.MEAN
 

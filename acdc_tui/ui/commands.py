@@ -128,8 +128,8 @@ class RunCommandsMixin:
         if not self._live_run or self.client.alive or self.state.status.mode == FINISHED:
             self.notify("Nothing to resume: " + ("the run is still going" if self._live_run and self.client.alive else "the run finished" if self._live_run else "no run here"), severity="warning")
             return
-        from acdc_tui.runs.launch import spawn
+        from acdc_tui.runs.launch import Launch, spawn
 
-        process, output = spawn(["resume", str(self.client.journal), "--paused", "--quiet"], self.client.journal)
+        process, output = spawn(Launch.resume(self.client.journal, paused=True))
         self.client.process, self.client.output = process, output
         self.query_one("#log", DecisionLog).add_note(f"resuming {self.client.journal} in a new run process (pid {process.pid}); it starts paused")

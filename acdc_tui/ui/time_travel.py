@@ -159,20 +159,13 @@ class TimeTravelMixin:
         self.push_screen(Prompt(f"Branch from event {step}: τ from there on", f"{tau:g}", check, f"A new run, journal of its own; the first {step} events are replayed, not re-evaluated{marks}."), done)
 
     def _start_branch(self, step: int, threshold: float | None) -> None:
-        from acdc_tui.runs.launch import spawn
-        from acdc_tui.runs.paths import new_journal_path, sidecar
+        from acdc_tui.runs.launch import Launch, spawn
+        from acdc_tui.runs.paths import new_journal_path
 
         parent = self.client.journal
         task = self.client.meta.get("task", {}).get("name", "run")
         journal = new_journal_path(f"{task}-branch", threshold if threshold is not None else self.state.status.threshold, parent.parent)
-        argv = ["branch", str(parent), "--step", str(step), "--journal", str(journal), "--out", str(sidecar(journal, ".json")), "--paused", "--quiet"]
-        if threshold is not None:
-            argv += ["--threshold", repr(threshold)]
-        for edge in self.branch_pins:
-            argv += ["--pin", edge]
-        for edge in self.branch_prunes:
-            argv += ["--force-prune", edge]
-        process, output = spawn(argv, journal)
+        process, output = spawn(Launch.branch(parent, step, journal, threshold, self.branch_pins, self.branch_prunes))
         self.notify(f"branch of event {step} started (pid {process.pid}): {journal.name}; it starts paused")
         self.switch_to(journal, process, output)
 

@@ -35,13 +35,13 @@ def overrides(out_help: str | None = None) -> dict:
 def start_run(recipe, journal: Path, paused: bool):
     """Start the run process for `recipe`, writing `journal` (its circuit JSON beside it); returns the
     process and its output file. The recipe travels as a file the process reads and removes."""
-    from acdc_tui.runs.launch import spawn
+    from acdc_tui.runs.launch import Launch, spawn
     from acdc_tui.runs.paths import sidecar
 
     recipe = recipe.with_outputs(out=str(sidecar(journal, ".json")))
     recipe_file = sidecar(journal, ".recipe.json")
     recipe.write(recipe_file)
-    return spawn(["run", "--recipe", str(recipe_file), "--journal", str(journal), "--quiet", *(["--paused"] if paused else [])], journal)
+    return spawn(Launch.run(recipe_file, journal, paused))
 
 
 def run(args: argparse.Namespace) -> int:
