@@ -70,6 +70,8 @@ def render(plan, name: str) -> str:
         lo, hi = plan.seconds_typical
         lines.append(f"time: {plan.seconds_per_tested_edge * 1000:.2f} ms per tested edge (mean over the graph's edges, {plan.calibration_evaluations} evaluations timed from the clean state; ~ interpolated); "
                      f"every edge tested {format_duration(plan.seconds_all_edges)}; typical run {format_duration(lo)} to {format_duration(hi)}")
+        lines.append("      a run's tests cost what its circuit makes them: up to 2x these where it stays dense (medium: 1.2-1.9x), "
+                     "down to a twentieth where it thins out (GPT-2 small: 0.04-0.58x); docs/cost.md")
     if not plan.fits:
         lines.append(plan.advice)
     return "\n".join(lines) + "\n"
