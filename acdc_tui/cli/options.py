@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from acdc_tui.cli.bounds import bounded_int
 from acdc_tui.core.architecture.families import supported_model_types  # pure: no torch
 from acdc_tui.core.errors import UserError
 
@@ -51,26 +52,6 @@ def threshold(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"threshold {text!r} is not a finite number: give a number such as 0.01")
     return value
-
-
-def port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"port {text!r} is not a number, e.g. --port 8000") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port {value} is out of range: give 1 to 65535, e.g. --port 8000")
-    return value
-
-
-def sessions(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--max-sessions {text!r} is not a number, e.g. --max-sessions 4") from None
-    if not 1 <= n <= 64:
-        raise argparse.ArgumentTypeError(f"--max-sessions {n} is out of range: give 1 to 64")
-    return n
 
 
 def engine(text: str) -> str:
@@ -149,11 +130,11 @@ RECIPE = _opt("--recipe", metavar="FILE", default=None, help="instead of the run
 ASCII = _opt("--ascii", action="store_true", help="draw with ASCII only (default: Unicode when the terminal encoding is UTF-8)")
 RUN_AT_ONCE = _opt("--run", action="store_true", help="start running at once instead of paused")
 SCORES = _opt("--scores", metavar="FILE", default=None, help="attribution scores (acdc-tui attribute --out) to show beside Δ in the Edges tab, marking where they disagree with ACDC")
-PORT = _opt("--port", type=port, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
+PORT = _opt("--port", type=bounded_int("--port", 1, 65535, DEFAULT_PORT), default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})")
 HOST = _opt("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: only this machine, reached through an SSH tunnel)")
 TOKEN = _opt("--token", default=None, help="the secret the URL must carry (default: a new random one each time; see docs/security.md)")
 NO_TOKEN = _opt("--no-token", action="store_true", help="no secret: anyone who can reach the port drives the explorer (a warning is printed)")
-MAX_SESSIONS = _opt("--max-sessions", type=sessions, default=4, metavar="N", help="at most N browser tabs (explorer processes) at once (default 4)")
+MAX_SESSIONS = _opt("--max-sessions", type=bounded_int("--max-sessions", 1, 64, 4), default=4, metavar="N", help="at most N browser tabs (explorer processes) at once (default 4)")
 THRESHOLDS = _opt("--thresholds", metavar="T1,T2,...", negative_values=True, help="comma-separated thresholds, e.g. 0.1,0.01,1e-6")
 LOGSPACE = _opt("--logspace", metavar="LO,HI,N", negative_values=True, help="N thresholds from 10^LO to 10^HI, log-spaced, e.g. -6,0,7")
 FRACTIONS = _opt("--fractions", metavar="F1,F2,...", default=None, negative_values=True, help="with --top-k: edge fractions (default MIB's 0.001,0.002,0.005,0.01,0.02,0.05,0.1,0.2,0.5,1)")

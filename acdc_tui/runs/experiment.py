@@ -38,6 +38,9 @@ class Settings:
     force_prunes: tuple[str, ...] = ()
     prefilter: str | None = None  # "eap:FRACTION" / "eap-ig:FRACTION": a non-reference run (runs/prefilter.py)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ablation", Ablation(self.ablation))  # "zero" reads as Ablation.ZERO; a bool is an error
+
 
 @dataclass
 class Experiment:
@@ -120,7 +123,7 @@ def prepare(task: Any, settings: Settings) -> Experiment:
     metric_name, metric = task.metric(settings.metric, clean_logits)
     check_metric_moves(task, metric, clean_logits, settings)
     del clean_logits
-    ablation = Ablation(settings.ablation)
+    ablation = settings.ablation
     patch = None if ablation is Ablation.ZERO else task.corrupted
     engine = engine_class(settings.engine)(task.model, graph, task.clean, patch, metric, ablation, scramble_positions=task.scramble_patch_positions)
     prefiltered = () if spec is None else prefiltered_edges(task, graph, metric_name, spec, ablation, {e.key for e in pins + forced})
@@ -171,7 +174,7 @@ def run_settings(exp: Experiment) -> dict:
     when the run is not the reference algorithm's (a prefilter removed edges untested)."""
     s = exp.settings
     keys = ("abs_value_threshold", "tree_shaking", "engine", "device", "dtype", "prefilter")
-    return {**Ablation(s.ablation).flags(), **{k: getattr(s, k) for k in keys}, "use_pos_embed": exp.task.use_pos_embed, "reference": s.prefilter is None}
+    return {**s.ablation.flags(), **{k: getattr(s, k) for k in keys}, "use_pos_embed": exp.task.use_pos_embed, "reference": s.prefilter is None}
 
 
 def to_circuit(exp: Experiment, elapsed_s: float, complete: bool):

@@ -53,19 +53,8 @@ class RunRecipe:
 
     def settings(self, threshold: float | None = None) -> Settings:
         """The experiment's settings (`threshold` instead of τ: a sweep's point)."""
-        return Settings(
-            threshold=self.tau if threshold is None else threshold,
-            metric=self.metric,
-            ablation=self.ablation,
-            prefilter=self.prefilter,
-            abs_value_threshold=self.abs_value_threshold,
-            tree_shaking=self.tree_shaking,
-            engine=self.engine,
-            device=self.device,
-            dtype=self.dtype,
-            pins=self.pins,
-            force_prunes=self.force_prunes,
-        )
+        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(Settings) if f.name != "threshold"}  # the same names
+        return Settings(threshold=self.tau if threshold is None else threshold, **shared)
 
     def replace(self, **changes: Any) -> "RunRecipe":
         return dataclasses.replace(self, **changes)
